@@ -1,0 +1,311 @@
+"""The declarative fleet: ``mcpfleet.yaml`` parsed into pydantic models.
+
+    home: ~/.mcpfleet               # servers/ configs/ logs/ data/ live here
+    env_file: .env                  # optional, relative to this file
+    servers:
+      memory:
+        package: {type: npm, name: "@modelcontextprotocol/server-memory", version: "2026.8.31"}
+        env: {MEMORY_FILE_PATH: "${MCPFLEET_SERVER_DATA}/memory.json"}
+      time:
+        package: {type: pypi, name: mcp-server-time, version: "2026.10.19"}
+        instances: 2
+      search:
+        package: {type: remote, url: "https://search.example.com/mcp"}
+        headers: {Authorization: "Bearer ${SEARCH_TOKEN}"}
+
+Env values and headers keep their ``${VAR}`` templates in the model; they are resolved
+only when a server is launched (see :mod:`mcpfleet.secrets`), so exporting or printing a
+config never reveals a secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mcpfleet.exceptions import ConfigError
+
+__all__ = [
+    "CommandPackage",
+    "FleetConfig",
+    "GatewayConfig",
+    "NpmPackage",
+    "OciPackage",
+    "PackageSpec",
+    "PypiPackage",
+    "RemotePackage",
+    "RestartPolicy",
+    "ServerSpec",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]
+
+SERVER_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ServerName = Annotated[str, StringConstraints(pattern=SERVER_NAME)]
+_NAME_RULE = (
+    "server names are lower-case letters, digits, '-' or '_', starting with a letter or digit "
+    "(a name becomes a folder and a tool-name prefix)"
+)
+DEFAULT_HOME = "~/.mcpfleet"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NpmPackage(_Model):
+    """A package from the npm registry, run with node from ``servers/<name>/``."""
+
+    type: Literal["npm"] = "npm"
+    name: str = Field(min_length=1, description="npm package name, e.g. @modelcontextprotocol/server-memory")
+    version: str = Field(
+        "latest", description="exact version, dist-tag or range; resolved and locked at install"
+    )
+    bin: str | None = Field(None, description="which of the package's bin entries to run, if it has several")
+
+    @property
+    def identifier(self) -> str:
+        return self.name
+
+
+class PypiPackage(_Model):
+    """A package from PyPI, installed with uv into its own virtual environment."""
+
+    type: Literal["pypi"] = "pypi"
+    name: str = Field(min_length=1)
+    version: str = "latest"
+    bin: str | None = Field(None, description="console script to run; defaults to the package name")
+    python: str | None = Field(None, description="Python version for its venv, e.g. '3.12'")
+
+    @property
+    def identifier(self) -> str:
+        return self.name
+
+
+class OciPackage(_Model):
+    """A container image, pulled and run through the Docker CLI (or a compatible engine)."""
+
+    type: Literal["oci"] = "oci"
+    image: str = Field(min_length=1, description="image reference without tag, e.g. mcp/fetch")
+    version: str = "latest"
+    run_args: list[str] = Field(default_factory=list, description="extra arguments for `docker run`")
+
+    @property
+    def identifier(self) -> str:
+        return self.image
+
+
+class CommandPackage(_Model):
+    """A command already on this machine (or given by path); nothing is installed."""
+
+    type: Literal["command"] = "command"
+    command: str = Field(min_length=1)
+    version: str = "unmanaged"
+
+    @property
+    def identifier(self) -> str:
+        return self.command
+
+
+class RemotePackage(_Model):
+    """A server already running elsewhere, reached over streamable HTTP."""
+
+    type: Literal["remote"] = "remote"
+    url: str = Field(pattern=r"^https?://", description="the server's MCP endpoint URL")
+    version: str = "remote"
+
+    @property
+    def identifier(self) -> str:
+        return self.url
+
+
+PackageSpec = Annotated[
+    NpmPackage | PypiPackage | OciPackage | CommandPackage | RemotePackage,
+    Field(discriminator="type"),
+]
+
+
+class RestartPolicy(_Model):
+    """How the supervisor restarts a crashed instance."""
+
+    max_restarts: int = Field(
+        5, ge=0, description="restarts allowed within `window` seconds before giving up"
+    )
+    window: float = Field(60.0, gt=0)
+    backoff_initial: float = Field(0.5, gt=0, description="first delay in seconds; doubles each time")
+    backoff_max: float = Field(30.0, gt=0)
+
+
+class ServerSpec(_Model):
+    """One named server of the fleet."""
+
+    package: PackageSpec
+    args: list[str] = Field(default_factory=list, description="arguments after the server's command")
+    env: dict[str, str] = Field(default_factory=dict, description="values may use ${VAR} and ${file:path}")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers for remote servers")
+    instances: int = Field(1, ge=0, le=256)
+    enabled: bool = True
+    protocol: Literal["auto", "session", "stateless"] = Field(
+        "auto", description="auto probes server/discover (2026-07-28) and falls back to initialize"
+    )
+    startup_timeout: float = Field(30.0, gt=0, description="seconds to start and complete the handshake")
+    request_timeout: float = Field(60.0, gt=0)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    description: str = ""
+
+    @field_validator("env", "headers")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} is not a valid variable or header name")
+        return value
+
+    @model_validator(mode="after")
+    def _transport_fits(self) -> ServerSpec:
+        if self.package.type == "remote" and self.args:
+            raise ValueError("a remote server takes no args; put parameters in its URL or headers")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "http" if self.package.type == "remote" else "stdio"
+
+
+class GatewayConfig(_Model):
+    """The client-facing endpoint: ``/mcp`` for the fleet, ``/servers/{name}/mcp`` for one server."""
+
+    host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs auth")
+    port: int = Field(8765, ge=0, le=65535, description="0 picks a free port")
+    separator: str = Field("__", min_length=1, description="between server and tool in /mcp tool names")
+    virtual_servers: dict[ServerName, list[str]] = Field(
+        default_factory=dict,
+        description="name -> tool names or globs (server__tool); served at /virtual/{name}/mcp",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names beyond loopback (DNS rebinding)"
+    )
+    allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed to call")
+    session_idle_timeout: float = Field(3600.0, gt=0)
+
+
+class FleetConfig(_Model):
+    """The whole fleet, as declared in ``mcpfleet.yaml``."""
+
+    home: str = Field(DEFAULT_HOME, description="fleet home folder: servers/ configs/ logs/ data/")
+    env_file: str | None = Field(None, description=".env file with variables for ${VAR} references")
+    registry_url: str = Field("https://registry.modelcontextprotocol.io", pattern=r"^https?://")
+    servers: dict[ServerName, ServerSpec] = Field(default_factory=dict)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser()
+
+
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in a YAML document to its 1-based line, for error messages."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, child in node.value:
+                walk(child, (*path, str(key.value)))
+                lines[(*path, str(key.value))] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, child in enumerate(node.value):
+                walk(child, (*path, str(i)))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+_HINTS = {
+    "extra_forbidden": "remove it or check its spelling",
+    "union_tag_invalid": "use one of: npm, pypi, oci, command, remote",
+    "union_tag_not_found": "add `type:` (npm, pypi, oci, command or remote)",
+    "missing": "add it",
+    "string_pattern_mismatch": "check the format",
+}
+
+
+def _problems(exc: ValidationError, text: str) -> list[str]:
+    index = _line_index(text)
+    problems = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        # Drop the union tag pydantic inserts (package.npm.name -> package.name).
+        path = tuple(p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "package"))
+        hint = _NAME_RULE if "[key]" in path else _HINTS.get(err["type"])
+        path = tuple(p for p in path if p != "[key]")
+        line = next((index[path[:n]] for n in range(len(path), 0, -1) if path[:n] in index), None)
+        where = ".".join(path) or "(top level)"
+        at = f" (line {line})" if line else ""
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}{at}: {msg}" + (f"; {hint}" if hint else ""))
+    return problems
+
+
+def parse_config(text: str, source: str = "<string>") -> FleetConfig:
+    """Parse YAML text into a :class:`FleetConfig`, reporting every problem at once."""
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a mapping with a `servers:` key, not a {type(data).__name__}")
+    try:
+        return FleetConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = _problems(exc, text)
+        raise ConfigError(f"{source} has {len(problems)} problem(s):", problems) from None
+
+
+def load_config(path: str | Path) -> FleetConfig:
+    """Read and validate a fleet file. Relative ``home`` and ``env_file`` are taken from its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"No fleet file at {path}. Create one with `mcpfleet init`.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}") from None
+    config = parse_config(text, source=str(path))
+    base = path.resolve().parent
+    if not config.home.startswith("~") and not Path(config.home).is_absolute():
+        config.home = str(base / config.home)
+    if config.env_file and not Path(config.env_file).expanduser().is_absolute():
+        config.env_file = str(base / config.env_file)
+    return config
+
+
+def dump_config(config: FleetConfig) -> str:
+    """YAML for a config, defaults left out so the file stays as short as the user wrote it."""
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    for name, server in config.servers.items():
+        # The package type is a default of its own class but must always be written.
+        data.setdefault("servers", {}).setdefault(name, {}).setdefault("package", {})["type"] = (
+            server.package.type
+        )
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

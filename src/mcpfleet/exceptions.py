@@ -1,0 +1,169 @@
+"""Every error a user of mcpfleet can meet, under one root.
+
+Each message says what happened and what to do about it.
+
+    FleetError
+    ├── ConfigError .................. the fleet file is invalid (every problem, with its path)
+    │   └── SecretError .............. a ${VAR}, .env entry or secret file is missing
+    ├── UnknownServerError ........... a name that is neither in the fleet nor the catalog
+    ├── CatalogError ................. a catalog entry cannot be used as asked
+    │   └── RegistryError ............ the MCP registry could not be reached or answered badly
+    ├── InstallError ................. a package could not be installed
+    │   ├── PackageNotFoundError ..... the registry has no such package or version
+    │   ├── MissingEnvError .......... required environment variables are not set
+    │   └── ToolchainMissingError .... npm, uv or a container engine is not available
+    ├── ServerError .................. a server misbehaved or is not there to answer
+    │   ├── ServerStartError ......... the process exited at once (its stderr tail is attached)
+    │   ├── HandshakeTimeoutError .... it started but never completed the MCP handshake
+    │   ├── ProtocolError ............ it wrote something that is not MCP (garbage on stdout)
+    │   ├── ConnectionClosedError .... the connection died while a request was in flight
+    │   ├── ServerUnavailableError ... no instance is ready (stopped, failed, gave up restarting)
+    │   └── RequestTimeoutError ...... a request got no answer in time
+    └── ToolCallError ................ the server answered a request with a JSON-RPC error
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "ConnectionClosedError",
+    "FleetError",
+    "HandshakeTimeoutError",
+    "InstallError",
+    "MissingEnvError",
+    "PackageNotFoundError",
+    "ProtocolError",
+    "RegistryError",
+    "RequestTimeoutError",
+    "SecretError",
+    "ServerError",
+    "ServerStartError",
+    "ServerUnavailableError",
+    "ToolCallError",
+    "ToolchainMissingError",
+    "UnknownServerError",
+]
+
+
+class FleetError(Exception):
+    """Root of every mcpfleet error."""
+
+
+class ConfigError(FleetError):
+    """The fleet configuration is invalid.
+
+    ``problems`` holds one line per problem, each starting with its path in the file
+    (``servers.fs.package.type: ...``), so every mistake is reported at once.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems)
+        text = message if not self.problems else message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+class SecretError(ConfigError):
+    """A ``${VAR}`` reference, ``.env`` entry or secret file could not be resolved."""
+
+
+class UnknownServerError(FleetError):
+    """A server name that is not known; suggests the closest known names."""
+
+    def __init__(self, name: str, known: Sequence[str] = (), where: str = "the fleet") -> None:
+        import difflib
+
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        listing = f" Known: {', '.join(sorted(known)[:20])}." if known and not self.suggestions else ""
+        super().__init__(f"No server named {name!r} in {where}.{hint}{listing}")
+
+
+class CatalogError(FleetError):
+    """A catalog entry cannot be used as asked."""
+
+
+class RegistryError(CatalogError):
+    """The MCP registry could not be reached or answered with something unexpected."""
+
+
+class InstallError(FleetError):
+    """A server package could not be installed."""
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"Installing {server!r} failed: {message}")
+
+
+class PackageNotFoundError(InstallError):
+    """The package registry has no such package or version."""
+
+
+class MissingEnvError(InstallError):
+    """Environment variables the server requires are not set."""
+
+    def __init__(self, server: str, missing: Sequence[str]) -> None:
+        self.missing = list(missing)
+        names = ", ".join(self.missing)
+        super().__init__(
+            server,
+            f"it needs {names}. Set them in the server's env in mcpfleet.yaml "
+            f"(e.g. {self.missing[0]}: ${{{self.missing[0]}}}) or in the fleet's .env file.",
+        )
+
+
+class ToolchainMissingError(InstallError):
+    """A tool the installer needs (npm, uv, docker) is not available."""
+
+
+class ServerError(FleetError):
+    """A server misbehaved or is not there to answer."""
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"{server}: {message}")
+
+
+class ServerStartError(ServerError):
+    """The server process exited during start; ``stderr_tail`` holds its last words."""
+
+    def __init__(self, server: str, message: str, stderr_tail: str = "") -> None:
+        self.stderr_tail = stderr_tail
+        tail = f"\n--- last lines of its stderr ---\n{stderr_tail.rstrip()}" if stderr_tail.strip() else ""
+        super().__init__(server, message + tail)
+
+
+class HandshakeTimeoutError(ServerError):
+    """The server started but never completed the MCP handshake."""
+
+
+class ProtocolError(ServerError):
+    """The server wrote something that is not MCP JSON-RPC."""
+
+
+class ConnectionClosedError(ServerError):
+    """The connection closed while requests were in flight; they may or may not have run."""
+
+
+class ServerUnavailableError(ServerError):
+    """No instance of the server is ready to take a call."""
+
+
+class RequestTimeoutError(ServerError):
+    """A request got no answer within its timeout."""
+
+
+class ToolCallError(FleetError):
+    """The server answered with a JSON-RPC error object."""
+
+    def __init__(self, server: str, method: str, code: int, message: str, data: Any = None) -> None:
+        self.server = server
+        self.method = method
+        self.code = code
+        self.error_message = message
+        self.data = data
+        super().__init__(f"{server}: {method} failed with JSON-RPC error {code}: {message}")

@@ -1,0 +1,61 @@
+"""The fleet's home folder and its layout.
+
+<home>/
+  servers/<name>/     installed packages (node_modules, a venv, ...)
+  configs/            copies of applied configs, the install lock
+  logs/<name>/        each instance's stderr, rotated
+  data/<name>/        each server's own data; the working directory of its processes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["FleetHome"]
+
+
+@dataclass(frozen=True)
+class FleetHome:
+    """Paths inside a fleet home. ``ensure()`` creates the folders."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | Path) -> FleetHome:
+        return cls(Path(path).expanduser().resolve())
+
+    @property
+    def servers(self) -> Path:
+        return self.root / "servers"
+
+    @property
+    def configs(self) -> Path:
+        return self.root / "configs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def lock_file(self) -> Path:
+        """Exact resolved versions of everything installed, so a fleet reinstalls the same bits."""
+        return self.configs / "install-lock.json"
+
+    def server_dir(self, name: str) -> Path:
+        return self.servers / name
+
+    def data_dir(self, name: str) -> Path:
+        return self.data / name
+
+    def log_dir(self, name: str) -> Path:
+        return self.logs / name
+
+    def ensure(self) -> FleetHome:
+        for folder in (self.servers, self.configs, self.logs, self.data):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,52 @@
+"""Test helpers (import as `helpers`): where the real MCP servers are, and fleets made of them.
+
+The npm and PyPI servers are installed by ``scripts/test`` (tests/servers/npm, tests/servers/pypi);
+small servers of our own live in tests/servers/*.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
+
+SERVERS = Path(__file__).parent / "servers"
+NPM_BIN = SERVERS / "npm" / "node_modules" / ".bin"
+PYPI_BIN = SERVERS / "pypi" / ".venv" / "bin"
+
+
+def npm_server(name: str, *args: str, **spec: object) -> ServerSpec:
+    """A real npm server (e.g. ``server-everything``) run from the test install, as a command."""
+    path = NPM_BIN / f"mcp-{name}"
+    if not path.exists():
+        pytest.skip(f"{path} missing: run scripts/test, which installs the npm test servers")
+    return ServerSpec(package=CommandPackage(command=str(path)), args=list(args), **spec)  # type: ignore[arg-type]
+
+
+def pypi_server(name: str, *args: str, **spec: object) -> ServerSpec:
+    """A real PyPI server (e.g. ``mcp-server-time``) run from the test venv, as a command."""
+    path = PYPI_BIN / name
+    if not path.exists():
+        pytest.skip(f"{path} missing: run scripts/test, which installs the PyPI test servers")
+    return ServerSpec(package=CommandPackage(command=str(path)), args=list(args), **spec)  # type: ignore[arg-type]
+
+
+def own_server(script: str, *args: str, **spec: object) -> ServerSpec:
+    """One of our own small servers in tests/servers, run with this Python."""
+    return ServerSpec(
+        package=CommandPackage(command=sys.executable), args=[str(SERVERS / script), *args], **spec  # type: ignore[arg-type]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fleet(home: Path, **servers: ServerSpec) -> FleetConfig:
+    return FleetConfig(home=str(home), servers=servers)
