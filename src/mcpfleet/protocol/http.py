@@ -1,0 +1,167 @@
+"""MCP over streamable HTTP, client side: each message is a POST; replies come back as JSON or SSE.
+
+Session protocol: the server may give an ``Mcp-Session-Id`` on ``initialize``; it is sent on
+every later request, a ``GET`` stream carries what the server sends unasked, and ``DELETE``
+ends the session on close. The negotiated version goes in ``MCP-Protocol-Version``.
+Stateless protocol (2026-07-28): the same POSTs, no session id, no GET stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from mcpfleet.exceptions import ConnectionClosedError, ProtocolError
+from mcpfleet.protocol.transport import Deliver, Lost, Transport
+
+__all__ = ["HttpTransport"]
+
+log = logging.getLogger("mcpfleet.protocol")
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield "\n".join(data)
+
+
+class HttpTransport(Transport):
+    """One MCP endpoint URL; ``headers`` go on every request (e.g. ``Authorization``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        server: str,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.server = server
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
+        self.headers = {
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+            **dict(headers or {}),
+        }
+        self.session_id: str | None = None
+        self._deliver: Deliver | None = None
+        self._lost: Lost | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def start(self, deliver: Deliver, lost: Lost) -> None:
+        self._deliver = deliver
+        self._lost = lost
+
+    def set_protocol_version(self, version: str) -> None:
+        self.headers["mcp-protocol-version"] = version
+        if self.session_id is not None:
+            self._spawn(self._listen())
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """POST one message and deliver the replies (the request's reply may arrive on SSE)."""
+        if self._closed:
+            raise ConnectionClosedError(self.server, "the HTTP session is closed")
+        headers = dict(self.headers)
+        if self.session_id is not None:
+            headers["mcp-session-id"] = self.session_id
+        body = json.dumps(message, separators=(",", ":")).encode()
+        try:
+            async with self.client.stream("POST", self.url, content=body, headers=headers) as response:
+                await self._handle(response, message)
+        except httpx.HTTPError as exc:
+            raise ConnectionClosedError(
+                self.server,
+                f"POST {self.url} failed ({type(exc).__name__}: {exc}); it may or may not have run",
+            ) from None
+
+    async def _handle(self, response: httpx.Response, sent: dict[str, Any]) -> None:
+        if sent.get("method") == "initialize" and "mcp-session-id" in response.headers:
+            self.session_id = response.headers["mcp-session-id"]
+        if response.status_code == 202:
+            return
+        if response.status_code == 404 and self.session_id is not None:
+            self._end(ConnectionClosedError(self.server, "the server ended the session (HTTP 404)"))
+            raise ConnectionClosedError(self.server, "the server ended the session (HTTP 404)")
+        kind = response.headers.get("content-type", "").split(";")[0].strip()
+        if response.status_code >= 400:
+            text = (await response.aread()).decode("utf-8", "replace")
+            if kind == "application/json" and "id" in sent:
+                self._deliver_text(text)  # a JSON-RPC error object with an HTTP error status
+                return
+            raise ProtocolError(self.server, f"HTTP {response.status_code} from {self.url}: {text[:300]}")
+        if kind == "text/event-stream":
+            async for data in _sse_events(response):
+                self._deliver_text(data)
+        elif kind == "application/json":
+            self._deliver_text((await response.aread()).decode())
+        elif "id" in sent:
+            raise ProtocolError(self.server, f"{self.url} answered with content type {kind or 'none'!r}")
+
+    def _deliver_text(self, text: str) -> None:
+        if not text.strip() or self._deliver is None:
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.warning("%s sent something that is not JSON: %.200s", self.server, text)
+            return
+        for item in message if isinstance(message, list) else [message]:
+            if isinstance(item, dict):
+                self._deliver(item)
+
+    async def _listen(self) -> None:
+        """The GET stream: what the server sends outside any request (session protocol only)."""
+        headers = {**self.headers, "accept": "text/event-stream"}
+        headers.pop("content-type", None)
+        if self.session_id is not None:
+            headers["mcp-session-id"] = self.session_id
+        try:
+            async with self.client.stream("GET", self.url, headers=headers) as response:
+                if response.status_code != 200:
+                    return  # 405: the server offers no stream; that is allowed
+                async for data in _sse_events(response):
+                    self._deliver_text(data)
+        except httpx.HTTPError as exc:
+            log.debug("%s: GET stream ended: %s", self.server, exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _end(self, reason: BaseException | None) -> None:
+        if self._lost is not None:
+            lost, self._lost = self._lost, None
+            lost(reason)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.session_id is not None:
+            headers = {**self.headers, "mcp-session-id": self.session_id}
+            with contextlib.suppress(httpx.HTTPError):  # the server may be gone; the session with it
+                await self.client.delete(self.url, headers=headers)
+        if self._own_client:
+            await self.client.aclose()
+        self._end(None)

@@ -1,0 +1,116 @@
+"""MCP over a child process's stdin and stdout: one JSON-RPC message per line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mcpfleet.exceptions import ConnectionClosedError
+from mcpfleet.protocol.transport import Deliver, Lost, Transport
+
+__all__ = ["StdioTransport"]
+
+log = logging.getLogger("mcpfleet.protocol")
+LINE_LIMIT = 64 * 1024 * 1024  # one message may carry a large image or file
+
+
+class StdioTransport(Transport):
+    """Newline-delimited JSON on a process's pipes.
+
+    Lines that are not JSON (a server printing a banner on stdout) are skipped and remembered:
+    if the handshake then fails, the error shows what the server wrote instead of MCP.
+    ``extra_trouble`` adds more context to errors (the instance passes its stderr tail).
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        server: str,
+        extra_trouble: Callable[[], str] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.server = server
+        self.extra_trouble = extra_trouble
+        self.garbage_lines = 0
+        self.first_garbage: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, deliver: Deliver, lost: Lost) -> None:
+        self._task = asyncio.create_task(self._read(deliver, lost), name=f"mcpfleet-stdio-{self.server}")
+
+    async def _read(self, deliver: Deliver, lost: Lost) -> None:
+        reason: BaseException | None = None
+        try:
+            while True:
+                line = await self.reader.readline()
+                if not line:
+                    break
+                if line.isspace():
+                    continue
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    self._garbage(line)
+                    continue
+                if isinstance(message, dict):
+                    deliver(message)
+                elif isinstance(message, list):  # a JSON-RPC batch (2025-03-26)
+                    for item in message:
+                        if isinstance(item, dict):
+                            deliver(item)
+                else:
+                    self._garbage(line)
+        except (ValueError, asyncio.LimitOverrunError) as exc:
+            reason = ConnectionClosedError(
+                self.server, f"it wrote a line longer than {LINE_LIMIT} bytes ({exc})"
+            )
+        except (ConnectionError, OSError) as exc:
+            reason = exc
+        except asyncio.CancelledError:
+            lost(ConnectionClosedError(self.server, "the connection was closed"))
+            raise
+        lost(reason)
+
+    def _garbage(self, line: bytes) -> None:
+        self.garbage_lines += 1
+        text = line.decode("utf-8", "replace").strip()
+        if self.first_garbage is None:
+            self.first_garbage = text[:200]
+        if self.garbage_lines <= 3:
+            log.warning("%s wrote a line on stdout that is not JSON-RPC, skipped: %.200s", self.server, text)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionError, RuntimeError, OSError) as exc:
+            raise ConnectionClosedError(
+                self.server,
+                f"cannot write to its stdin ({exc or type(exc).__name__}); the process has ended"
+                + self.describe_trouble(),
+            ) from None
+
+    def describe_trouble(self) -> str:
+        parts = []
+        if self.first_garbage is not None:
+            parts.append(
+                f"; it wrote {self.garbage_lines} line(s) on stdout that are not MCP JSON-RPC, "
+                f"the first: {self.first_garbage!r} (stdout must carry only MCP; logs go to stderr)"
+            )
+        if self.extra_trouble is not None:
+            parts.append(self.extra_trouble())
+        return "".join(parts)
+
+    async def aclose(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

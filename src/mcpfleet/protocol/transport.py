@@ -1,0 +1,36 @@
+"""What a :class:`~mcpfleet.protocol.session.ClientSession` sends through: stdio or streamable HTTP."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Deliver", "Lost", "Transport"]
+
+Deliver = Callable[[dict[str, Any]], None]
+Lost = Callable[[BaseException | None], None]
+
+
+class Transport(ABC):
+    """Moves JSON-RPC messages (dicts) to a server and hands back what it sends.
+
+    ``start(deliver, lost)`` begins reading: every message from the server goes to ``deliver``,
+    and ``lost(reason)`` is called once when the connection ends.
+    """
+
+    @abstractmethod
+    def start(self, deliver: Deliver, lost: Lost) -> None: ...
+
+    @abstractmethod
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+    def set_protocol_version(self, version: str) -> None:  # noqa: B027 (an optional hook)
+        """The handshake chose ``version`` (HTTP sends it as a header)."""
+
+    def describe_trouble(self) -> str:
+        """Text for error messages: what went wrong on the wire (garbage seen, stderr tail)."""
+        return ""
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
