@@ -42,6 +42,8 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[str]:
 class HttpTransport(Transport):
     """One MCP endpoint URL; ``headers`` go on every request (e.g. ``Authorization``)."""
 
+    expectation = "streamable HTTP at this URL"
+
     def __init__(
         self,
         url: str,
@@ -69,7 +71,10 @@ class HttpTransport(Transport):
         self._deliver = deliver
         self._lost = lost
 
-    def set_protocol_version(self, version: str) -> None:
+    def set_protocol_version(self, version: str | None) -> None:
+        if version is None:
+            self.headers.pop("mcp-protocol-version", None)
+            return
         self.headers["mcp-protocol-version"] = version
         if self.session_id is not None:
             self._spawn(self._listen())
@@ -81,6 +86,14 @@ class HttpTransport(Transport):
         headers = dict(self.headers)
         if self.session_id is not None:
             headers["mcp-session-id"] = self.session_id
+        method = message.get("method")
+        if isinstance(method, str):
+            # Mirrored so proxies can route without reading the body (required by 2026-07-28).
+            headers["mcp-method"] = method
+            params = message.get("params") or {}
+            name = params.get("name", params.get("uri"))
+            if isinstance(name, str) and name.isascii() and name.isprintable():
+                headers["mcp-name"] = name
         body = json.dumps(message, separators=(",", ":")).encode()
         try:
             async with self.client.stream("POST", self.url, content=body, headers=headers) as response:

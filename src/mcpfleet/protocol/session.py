@@ -129,13 +129,14 @@ class ClientSession:
                 self.server,
                 f"no answer to the MCP handshake within {timeout:g}s"
                 + self.transport.describe_trouble()
-                + "; check that it is an MCP server speaking JSON-RPC on stdout, "
+                + f"; check that it is an MCP server ({self.transport.expectation}), "
                 "or raise startup_timeout",
             ) from None
         return self
 
     async def _handshake(self) -> None:
         if self.protocol in ("auto", "stateless"):
+            self.transport.set_protocol_version(MODERN_VERSION)
             try:
                 result = await self._call("server/discover", self._modern_params({}), None)
             except ToolCallError as exc:
@@ -155,6 +156,7 @@ class ClientSession:
                     return
                 if self.protocol == "stateless":
                     raise ProtocolError(self.server, f"it supports {versions}, not {MODERN_VERSION}")
+            self.transport.set_protocol_version(None)
         result = await self._call(
             "initialize",
             {

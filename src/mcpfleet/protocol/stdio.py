@@ -25,6 +25,8 @@ class StdioTransport(Transport):
     ``extra_trouble`` adds more context to errors (the instance passes its stderr tail).
     """
 
+    expectation = "JSON-RPC lines on stdout, logs on stderr"
+
     def __init__(
         self,
         reader: asyncio.StreamReader,

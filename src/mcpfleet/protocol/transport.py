@@ -25,8 +25,10 @@ class Transport(ABC):
     @abstractmethod
     async def send(self, message: dict[str, Any]) -> None: ...
 
-    def set_protocol_version(self, version: str) -> None:  # noqa: B027 (an optional hook)
-        """The handshake chose ``version`` (HTTP sends it as a header)."""
+    expectation = "speaking MCP"  # what the server should do, for error messages
+
+    def set_protocol_version(self, version: str | None) -> None:  # noqa: B027 (an optional hook)
+        """The protocol version in use, ``None`` before the handshake chose (HTTP sends a header)."""
 
     def describe_trouble(self) -> str:
         """Text for error messages: what went wrong on the wire (garbage seen, stderr tail)."""

@@ -1,0 +1,77 @@
+"""ClientSession over streamable HTTP against a real server built with the official SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from helpers import SERVERS, free_port
+from mcpfleet.exceptions import ConnectionClosedError, ToolCallError
+from mcpfleet.protocol import MODERN_VERSION, ClientSession
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def wait_port(port: int, within: float = 20.0) -> None:
+    for _ in range(int(within / 0.1)):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture(params=["sse", "json"])
+async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    port = free_port()
+    extra = ["--json"] if request.param == "json" else []
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(SERVERS / "http_server.py"), str(port), *extra,
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        await wait_port(port)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        await process.wait()
+
+
+async def test_stateless_generation_by_default(url: str) -> None:
+    session = await ClientSession.over_http(url, server="h", headers={"Authorization": "Bearer abc"})
+    try:
+        assert session.protocol_version == MODERN_VERSION
+        assert session.server_info["name"] == "http-toy"
+        assert (await session.call_tool("add", {"a": 2, "b": 3}))["structuredContent"] == {"result": 5}
+        assert (await session.call_tool("whoami"))["content"][0]["text"] == "Bearer abc"
+        tools = {t["name"] for t in await session.list_tools()}
+        assert tools == {"echo", "add", "whoami"}
+        await session.ping(timeout=5)
+    finally:
+        await session.aclose()
+
+
+async def test_session_generation_with_session_id(url: str) -> None:
+    session = await ClientSession.over_http(url, server="h", protocol="session")
+    try:
+        assert session.protocol_version == "2025-11-25"
+        assert getattr(session.transport, "session_id", None)
+        results = await asyncio.gather(*(session.call_tool("echo", {"text": str(i)}) for i in range(20)))
+        assert [r["content"][0]["text"] for r in results] == [str(i) for i in range(20)]
+        await session.ping(timeout=5)
+        with pytest.raises(ToolCallError):
+            await session.request("no/such/method")
+    finally:
+        await session.aclose()
+
+
+async def test_unreachable_url_is_a_clear_error() -> None:
+    with pytest.raises(ConnectionClosedError, match="ConnectError"):
+        await ClientSession.over_http(f"http://127.0.0.1:{free_port()}/mcp", server="gone", timeout=5)
