@@ -1,0 +1,124 @@
+"""What every installer does, and how an installed server is launched."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mcpfleet.config import ServerSpec
+from mcpfleet.exceptions import ToolchainMissingError
+from mcpfleet.home import FleetHome
+from mcpfleet.install.lock import LockRecord
+
+__all__ = ["BaseInstaller", "LaunchSpec", "Report", "ToolResult", "find_tool", "run_tool"]
+
+Report = Callable[[str, float | None], None]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to start one instance: an argv for a stdio child process, or a URL."""
+
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "http" if self.url is not None else "stdio"
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 12) -> str:
+        text = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return "\n".join(text[-lines:])
+
+
+def find_tool(name: str, server: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainMissingError(server, f"`{name}` is not on PATH; {hint}")
+    return path
+
+
+async def run_tool(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 900,
+) -> ToolResult:
+    """Run an installer tool (npm, uv, docker) with its output captured."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(cwd) if cwd else None,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    return ToolResult(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+class BaseInstaller(ABC):
+    """Puts one kind of package on disk and says how to run it."""
+
+    kind: str
+
+    @abstractmethod
+    def is_installed(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> bool:
+        """The lock says it is installed as the spec asks, and its files are really there."""
+
+    @abstractmethod
+    async def install(
+        self, server: str, spec: ServerSpec, home: FleetHome, *, locked: LockRecord | None, report: Report
+    ) -> LockRecord:
+        """Install (``locked``: an earlier record whose exact version to reinstall)."""
+
+    @abstractmethod
+    def launch(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> LaunchSpec:
+        """How to start it; ``spec.args`` are already resolved."""
+
+    @staticmethod
+    def recorded(spec: ServerSpec, record: LockRecord | None) -> bool:
+        package = spec.package
+        return record is not None and record.matches(package.type, package.identifier, package.version)
+
+    @staticmethod
+    def new_slot(home: FleetHome, server: str) -> Path:
+        """A fresh folder to install into. Installs never move (venv scripts hold absolute
+        paths): the lock points at the slot, and older slots go only after a success."""
+        slot = home.server_dir(server) / f"i{time.time_ns()}"
+        slot.mkdir(parents=True)
+        return slot
+
+    @staticmethod
+    def retire_others(home: FleetHome, server: str, keep: Path) -> None:
+        for other in home.server_dir(server).glob("i*"):
+            if other != keep:
+                shutil.rmtree(other, ignore_errors=True)
+
+    @staticmethod
+    def slot_of(record: LockRecord | None) -> Path | None:
+        path = record.detail.get("path") if record is not None else None
+        return Path(path) if path else None

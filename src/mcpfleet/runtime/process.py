@@ -1,0 +1,170 @@
+"""Child processes of the fleet: started in their own process group, reaped with the whole group.
+
+A server often starts children of its own (``npx`` runs ``node``, a shell script runs
+``python``); signalling only the direct child would leave them behind. Every instance process
+therefore leads a new process group (session), and stopping it signals the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mcpfleet.protocol.stdio import LINE_LIMIT
+
+__all__ = ["BASE_ENV_KEYS", "StderrLog", "child_env", "kill_group", "leader_exited", "spawn", "terminate"]
+
+# What a server inherits from mcpfleet's own environment; everything else is declared in its
+# config, so one server's secrets never reach another.
+BASE_ENV_KEYS = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE",
+    "SYSTEMROOT", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+)  # fmt: skip
+
+
+def child_env(*layers: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server process: the base keys of ours, then each layer on top."""
+    source = os.environ if base is None else base
+    env = {k: source[k] for k in BASE_ENV_KEYS if k in source}
+    for layer in layers:
+        env.update(layer)
+    return env
+
+
+async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """Start ``argv`` with pipes for stdio, leading its own process group."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        cwd=str(cwd),
+        start_new_session=True,
+        limit=LINE_LIMIT,
+    )
+
+
+def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
+    """Signal a whole process group; False if nothing was left in it."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the group id was reused by someone else's process: not ours
+        return False
+    return True
+
+
+async def terminate(process: asyncio.subprocess.Process, grace: float = 5.0) -> int | None:
+    """Stop a process and its group: close stdin, SIGTERM after a moment, SIGKILL after ``grace``.
+
+    Always reaps the leader and kills whatever is left of the group, so nothing survives.
+    """
+    pgid = process.pid
+    if process.returncode is None:
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()  # well-behaved stdio servers exit on EOF
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), min(0.5, grace))
+    if process.returncode is None:
+        kill_group(pgid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), grace)
+    if process.returncode is None:
+        kill_group(pgid, signal.SIGKILL)
+        await process.wait()
+    # Children that outlived the leader still carry its group id.
+    kill_group(pgid, signal.SIGKILL)
+    return process.returncode
+
+
+async def leader_exited(process: asyncio.subprocess.Process) -> None:
+    """Return when the process itself has exited, even if its children still hold its pipes
+    (``process.wait()`` waits for the pipes too). Uses a pidfd where Linux offers one."""
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd here, or the process is already reaped
+        while process.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(process.wait()), 0.5)
+        return
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+
+    def readable() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+class StderrLog:
+    """Copies a process's stderr to ``path``, rotated at ``max_bytes`` with ``backups`` old files.
+
+    Keeps the last few kilobytes in memory so a start failure can show the server's last words.
+    """
+
+    TAIL_BYTES = 4096
+
+    def __init__(self, path: Path, *, max_bytes: int = 5 * 1024 * 1024, backups: int = 3) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._tail = bytearray()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, stream: asyncio.StreamReader) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._task = asyncio.create_task(self._pump(stream), name=f"mcpfleet-stderr-{self.path.stem}")
+
+    async def _pump(self, stream: asyncio.StreamReader) -> None:
+        fh = self.path.open("ab")
+        try:
+            size = fh.tell()
+            while chunk := await stream.read(65536):
+                self._tail += chunk
+                del self._tail[: -self.TAIL_BYTES]
+                if size + len(chunk) > self.max_bytes and size > 0:
+                    fh.close()
+                    self._rotate()
+                    fh = self.path.open("ab")
+                    size = 0
+                fh.write(chunk)
+                fh.flush()
+                size += len(chunk)
+        finally:
+            fh.close()
+
+    def _rotate(self) -> None:
+        for n in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def tail(self, lines: int = 20) -> str:
+        text = self._tail.decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait(self, timeout: float = 1.0) -> None:
+        """Let the pump copy what is left after the process ended."""
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,38 @@
+"""Every package re-exports exactly its core types, and every name in ``__all__`` exists."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import mcpfleet
+
+MODULES = sorted(
+    {"mcpfleet"} | {m.name for m in pkgutil.walk_packages(mcpfleet.__path__, "mcpfleet.") if m.ispkg}
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist_and_are_public(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{name} has no __all__"
+    assert len(exported) == len(set(exported)), f"{name}.__all__ has duplicates"
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ names {attr!r}, which does not exist"
+        assert not attr.startswith("_")
+
+
+def test_guide_api_is_importable() -> None:
+    from mcpfleet.manager import InstallStrategy, MCPManager
+
+    assert {"PARALLEL", "SEQUENTIAL"} <= set(InstallStrategy.__members__)
+    methods = (
+        "batch_install", "install", "start_server", "stop_server", "restart_server", "list_servers",
+        "get_server_instances", "list_tools", "execute_tool", "get_all_configs", "apply_config",
+        "health_check", "aclose",
+    )  # fmt: skip
+    for method in methods:
+        assert callable(getattr(MCPManager, method)), method
