@@ -38,7 +38,9 @@ def pypi_server(name: str, *args: str, **spec: object) -> ServerSpec:
 def own_server(script: str, *args: str, **spec: object) -> ServerSpec:
     """One of our own small servers in tests/servers, run with this Python."""
     return ServerSpec(
-        package=CommandPackage(command=sys.executable), args=[str(SERVERS / script), *args], **spec  # type: ignore[arg-type]
+        package=CommandPackage(command=sys.executable),
+        args=[str(SERVERS / script), *args],
+        **spec,  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,7 @@
+"""``python -m mcpfleet``: the command line."""
+
+from __future__ import annotations
+
+from mcpfleet.cli.main import main
+
+main()

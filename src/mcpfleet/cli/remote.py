@@ -1,0 +1,51 @@
+"""A small client of a running gateway's admin API, for ``status``, ``tools`` and ``call``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from mcpfleet.exceptions import FleetError
+from mcpfleet.manager import ToolInfo
+
+__all__ = ["AdminClient"]
+
+
+class AdminClient:
+    def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    async def _request(self, method: str, path: str, json: Any = None) -> Any:
+        try:
+            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as http:
+                response = await http.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise FleetError(
+                f"The gateway at {self.base_url} did not answer ({exc}); is `mcpfleet up` running?"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text}
+        if response.status_code >= 400:
+            # The gateway's message is the manager's own FleetError text: pass it on as it is.
+            raise FleetError(str(body.get("error", response.text)))
+        return body
+
+    async def status(self) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/api/v1/status")
+        rows: list[dict[str, Any]] = data["servers"]
+        return rows
+
+    async def tools(self, server: str | None = None) -> list[ToolInfo]:
+        path = "/api/v1/tools" + (f"?server={server}" if server else "")
+        data = await self._request("GET", path)
+        return [ToolInfo(t.pop("server"), t) for t in data["tools"]]
+
+    async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", f"/api/v1/servers/{server}/tools/{tool}", json=arguments
+        )
+        return result

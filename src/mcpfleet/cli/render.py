@@ -1,0 +1,153 @@
+"""Tables, progress bars and error output for the CLI (rich)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mcpfleet.install import BatchResult
+
+__all__ = ["install_progress", "install_table", "result_text", "status_table", "tools_table"]
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+_STATE_STYLE = {
+    "ready": "green",
+    "starting": "yellow",
+    "draining": "yellow",
+    "maintenance": "blue",
+    "unhealthy": "red",
+    "failed": "bold red",
+    "stopped": "dim",
+}
+
+
+def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
+    table = Table(title="mcpfleet status" + ("" if live else " (fleet not running)"), title_justify="left")
+    for col in (
+        "server",
+        "type",
+        "package",
+        "version",
+        "installed",
+        "instances",
+        "state",
+        "pids",
+        "restarts",
+        "uptime",
+    ):
+        table.add_column(col, no_wrap=col in {"server", "state"})
+    for row in rows:
+        instances = row["instances"]
+        states = sorted({str(i["state"]) for i in instances})
+        state = (
+            ", ".join(f"[{_STATE_STYLE.get(s, '')}]{s}[/]" for s in states)
+            if states
+            else ("disabled" if not row["enabled"] else "-")
+        )
+        if row.get("failed"):
+            state = f"[bold red]failed[/]: {row['failed'][:60]}"
+        ready = sum(1 for i in instances if i["state"] == "ready")
+        table.add_row(
+            row["server"],
+            row["type"],
+            row["package"],
+            str(row["version"]),
+            "[green]yes[/]" if row["installed"] else "[yellow]no[/]",
+            f"{ready}/{len(instances)}" if instances else "0",
+            state,
+            " ".join(str(i["pid"]) for i in instances if i.get("pid")) or "-",
+            str(sum(int(i.get("restarts", 0)) for i in instances)),
+            _uptime(min((i["uptime"] for i in instances if i.get("uptime") is not None), default=None)),
+        )
+    return table
+
+
+def tools_table(tools: Sequence[Any]) -> Table:
+    table = Table(title=f"{len(tools)} tools", title_justify="left")
+    table.add_column("server", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("arguments")
+    table.add_column("description")
+    for info in tools:
+        schema = info.tool.get("inputSchema") or {}
+        required = set(schema.get("required") or ())
+        args = " ".join(f"{k}{'' if k in required else '?'}" for k in (schema.get("properties") or {}))
+        description = info.description.strip().splitlines()[0] if info.description.strip() else ""
+        table.add_row(info.server, info.name, args, description[:100])
+    return table
+
+
+def install_table(result: BatchResult) -> Table:
+    table = Table(title="install", title_justify="left")
+    for col in ("server", "outcome", "version", "seconds", "reason"):
+        table.add_column(col)
+    for o in result.outcomes:
+        outcome = "[dim]already installed[/]" if o.skipped else ("[green]ok[/]" if o.ok else "[red]failed[/]")
+        table.add_row(o.server, outcome, o.version or "-", f"{o.duration:.1f}", (o.reason or "")[:400])
+    return table
+
+
+@contextmanager
+def install_progress(console: Console, servers: Sequence[str]) -> Iterator[Any]:
+    """A progress bar per server; yields the callback ``install_many`` reports to."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[server]:<20}"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def report(server: str, message: str, fraction: float | None) -> None:
+        if server not in tasks:
+            tasks[server] = progress.add_task(message, server=server, total=1.0)
+        task = tasks[server]
+        progress.update(task, description=message[:70])
+        if fraction is not None:
+            progress.update(task, completed=fraction)
+
+    with progress:
+        for name in servers:
+            report(name, "waiting", 0.0)
+        yield report
+
+
+def result_text(result: dict[str, Any]) -> str:
+    """A CallToolResult as text: text content as is, other content as JSON."""
+    parts = []
+    for item in result.get("content") or []:
+        if item.get("type") == "text":
+            parts.append(str(item.get("text", "")))
+        else:
+            shown = dict(item)
+            if isinstance(shown.get("data"), str) and len(shown["data"]) > 200:
+                shown["data"] = shown["data"][:200] + f"... ({len(item['data'])} chars)"
+            parts.append(json.dumps(shown, indent=2))
+    if not parts and result.get("structuredContent") is not None:
+        parts.append(json.dumps(result["structuredContent"], indent=2))
+    return "\n".join(parts)
+
+
+def elapsed_since(start: float) -> str:
+    return f"{time.monotonic() - start:.1f}s"

@@ -1,0 +1,115 @@
+"""Long-running commands: ``up`` (servers + HTTP gateway) and ``gateway --stdio``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+
+from mcpfleet.cli import render
+from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
+from mcpfleet.cli.commands import install_servers
+from mcpfleet.cli.runstate import remove_state, write_state
+from mcpfleet.exceptions import FleetError
+from mcpfleet.gateway import Gateway, GatewayServer
+from mcpfleet.gateway.stdio import serve_stdio
+from mcpfleet.install import InstallStrategy
+from mcpfleet.manager import MCPManager
+
+__all__ = ["gateway", "up"]
+
+
+async def _prepare(manager: MCPManager, install_missing: bool) -> None:
+    if not manager.config.servers:
+        raise FleetError(
+            f"The fleet has no servers. Run `mcpfleet init` or add servers to {manager.config_path}."
+        )
+    if install_missing:
+        missing = [r["server"] for r in manager.status() if r["enabled"] and not r["installed"]]
+        if missing:
+            await install_servers(manager, missing, InstallStrategy.PARALLEL, verify=False, force=False)
+    await manager.start_all(on_error=lambda name, exc: print_error(exc, f"{name} did not start"))
+
+
+@app.command()
+@fleet_command
+async def up(
+    ctx: typer.Context,
+    install_missing: Annotated[
+        bool, typer.Option("--install/--no-install", help="install what is missing")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="gateway address (default from config: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="gateway port (default from config: 8765)")] = None,
+) -> None:
+    """Install what is missing, start every enabled server, serve the gateway until Ctrl-C."""
+    manager = state_of(ctx).manager()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)  # handlers only enqueue; the loop below acts
+    server: GatewayServer | None = None
+    try:
+        console.print(f"Fleet home: {manager.home.root}")
+        await _prepare(manager, install_missing)
+        server = GatewayServer(Gateway(manager), host=host, port=port)
+        await server.start()
+        rows = manager.status()
+        write_state(manager.home, rows, server.url)
+        console.print(render.status_table(rows, live=True))
+        _print_reach(manager, server.url)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
+            write_state(manager.home, manager.status(), server.url)
+    finally:
+        # Shutdown: 1. signals go back to default, 2. the gateway stops accepting and finishes
+        # in-flight calls, 3. every server stops (its process group reaped), 4. the state file goes.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        console.print("Stopping the fleet...")
+        if server is not None:
+            await server.stop()
+        await manager.aclose()
+        remove_state(manager.home)
+        console.print("Stopped.")
+
+
+def _print_reach(manager: MCPManager, url: str) -> None:
+    first = next(iter(manager.running_servers()), "SERVER")
+    virtual = "".join(f"  {url}/virtual/{v}/mcp\n" for v in manager.config.gateway.virtual_servers)
+    console.print(
+        f"\n[bold]The fleet is up.[/] MCP clients connect to:\n"
+        f"  {url}/mcp                      every server, tools named server__tool\n"
+        f"  {url}/servers/{first}/mcp{' ' * max(1, 12 - len(first))}one server, names as they are\n"
+        f"{virtual}"
+        f"Admin API: {url}/api/v1/status (OpenAPI at {url}/api/v1/openapi.json)\n"
+        "From another shell (same --config / MCPFLEET_HOME):\n"
+        "  mcpfleet status | mcpfleet tools | "
+        f"mcpfleet call {first} TOOL key=value | mcpfleet logs {first}\n"
+        "Press Ctrl-C to stop.",
+        highlight=False,
+    )
+
+
+@app.command()
+@fleet_command
+async def gateway(
+    ctx: typer.Context,
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="serve MCP on stdin/stdout (for desktop clients)")
+    ] = False,
+) -> None:
+    """Serve the whole fleet as one MCP server on stdio: `mcpfleet gateway --stdio`.
+
+    Servers must be installed first (`mcpfleet install`): stdout carries only MCP, so nothing
+    is installed here.
+    """
+    if not stdio:
+        err.print("Use `mcpfleet up` for the HTTP gateway, or `mcpfleet gateway --stdio` for stdio.")
+        raise typer.Exit(2)
+    async with state_of(ctx).manager() as manager:
+        await _prepare(manager, install_missing=False)
+        await serve_stdio(Gateway(manager))

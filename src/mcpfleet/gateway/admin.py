@@ -1,0 +1,183 @@
+"""The admin REST API (JSON) that ``mcpfleet status``, ``tools`` and ``call`` use when a gateway runs.
+
+GET  /api/v1/status                         every server and its instances
+GET  /api/v1/tools[?server=NAME]            tools, per server
+POST /api/v1/servers/{name}/tools/{tool}    call a tool; body: the arguments object
+POST /api/v1/servers/{name}/{action}        start | stop | restart
+GET  /api/v1/openapi.json                   this API described
+GET  /healthz                               the gateway process is up
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mcpfleet import __version__
+from mcpfleet.exceptions import FleetError, ToolCallError, UnknownServerError
+
+if TYPE_CHECKING:
+    from mcpfleet.gateway.app import Gateway
+
+__all__ = ["admin_app"]
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _fleet_error(exc: FleetError) -> JSONResponse:
+    if isinstance(exc, UnknownServerError):
+        return _error(404, str(exc), suggestions=exc.suggestions)
+    if isinstance(exc, ToolCallError):
+        return _error(502, str(exc), code=exc.code, data=exc.data)
+    return _error(503, str(exc))
+
+
+def _schema(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "mcpfleet admin API", "version": __version__},
+    "paths": {
+        "/api/v1/status": {
+            "get": {"summary": "Every server and its instances", "responses": {"200": _schema("Status")}}
+        },
+        "/api/v1/tools": {
+            "get": {
+                "summary": "Tools of running servers",
+                "parameters": [
+                    {"name": "server", "in": "query", "required": False, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _schema("Tools"), "404": _schema("Error")},
+            }
+        },
+        "/api/v1/servers/{name}/tools/{tool}": {
+            "post": {
+                "summary": "Call a tool",
+                "parameters": [
+                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for n in ("name", "tool")
+                ],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "200": _schema("CallToolResult"),
+                    "400": _schema("Error"),
+                    "404": _schema("Error"),
+                    "502": _schema("Error"),
+                    "503": _schema("Error"),
+                },
+            }
+        },
+        "/api/v1/servers/{name}/{action}": {
+            "post": {
+                "summary": "Start, stop or restart a server",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["start", "stop", "restart"]},
+                    },
+                ],
+                "responses": {"200": _schema("Status"), "404": _schema("Error"), "503": _schema("Error")},
+            }
+        },
+        "/healthz": {
+            "get": {"summary": "The gateway process is up", "responses": {"200": {"description": "ok"}}}
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Status": {
+                "type": "object",
+                "properties": {"servers": {"type": "array", "items": {"type": "object"}}},
+            },
+            "Tools": {
+                "type": "object",
+                "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
+            },
+            "CallToolResult": {
+                "type": "object",
+                "properties": {"content": {"type": "array"}, "isError": {"type": "boolean"}},
+            },
+        }
+    },
+}
+
+
+def admin_app(gateway: Gateway) -> Starlette:
+    manager = gateway.manager
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "servers": json.loads(json.dumps(manager.status(), default=str)),
+                "gateway": {"sessions": len(gateway.sessions)},
+            }
+        )
+
+    async def tools(request: Request) -> Response:
+        server = request.query_params.get("server")
+        try:
+            found = await manager.list_tools(server)
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return JSONResponse({"tools": [{"server": t.server, **t.tool} for t in found]})
+
+    async def call(request: Request) -> Response:
+        try:
+            arguments = await request.json() if await request.body() else {}
+        except ValueError:
+            return _error(400, "the body must be a JSON object of tool arguments")
+        if not isinstance(arguments, dict):
+            return _error(400, "the body must be a JSON object of tool arguments")
+        try:
+            result = await manager.execute_tool(
+                request.path_params["name"], request.path_params["tool"], arguments
+            )
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return JSONResponse(result)
+
+    async def action(request: Request) -> Response:
+        name, verb = request.path_params["name"], request.path_params["action"]
+        handlers: dict[str, Callable[[str], Awaitable[Any]]] = {
+            "start": manager.start_server,
+            "stop": manager.stop_server,
+            "restart": manager.restart_server,
+        }
+        if verb not in handlers:
+            return _error(404, f"unknown action {verb!r}; use start, stop or restart")
+        try:
+            await handlers[verb](name)
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return await status(request)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/api/v1/status", status),
+            Route("/api/v1/tools", tools),
+            Route("/api/v1/servers/{name}/tools/{tool}", call, methods=["POST"]),
+            Route("/api/v1/servers/{name}/{action}", action, methods=["POST"]),
+            Route("/api/v1/openapi.json", openapi),
+            Route("/healthz", healthz),
+        ]
+    )

@@ -1,0 +1,105 @@
+"""The gateway as one ASGI app: MCP endpoints on the hot path, the admin REST API beside them.
+
+    /mcp                       every running server, names namespaced (server__tool)
+    /servers/{name}/mcp        one server, names untouched
+    /virtual/{name}/mcp        a named subset of tools from config
+    /api/v1/...                admin REST API (JSON; OpenAPI at /api/v1/openapi.json)
+
+MCP paths go straight to :class:`~mcpfleet.gateway.http.MCPHttpApp` without a router in front,
+so the hot path pays for no framework it does not use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpfleet import __version__
+from mcpfleet.config import GatewayConfig
+from mcpfleet.gateway.admin import admin_app
+from mcpfleet.gateway.engine import Engine
+from mcpfleet.gateway.http import MCPHttpApp, Receive, Scope, Send, text_response
+from mcpfleet.gateway.security import HostOriginPolicy
+from mcpfleet.gateway.sessions import SessionStore
+from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, VirtualView
+from mcpfleet.manager import MCPManager
+
+__all__ = ["Gateway"]
+
+
+class Gateway:
+    """The fleet's client-facing endpoint. ``gateway.app`` is the ASGI application."""
+
+    def __init__(self, manager: MCPManager, config: GatewayConfig | None = None) -> None:
+        self.manager = manager
+        self.config = config or manager.config.gateway
+        self.cache = ListCache(manager)
+        self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout)
+        servers, sep = ", ".join(manager.list_servers()), self.config.separator
+        self.engine = Engine(
+            manager,
+            version=__version__,
+            instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
+        )
+        self.fleet_view = FleetView(self.cache, self.config.separator)
+        self._server_views: dict[str, ServerView] = {}
+        self._virtual_views = {
+            name: VirtualView(self.cache, patterns, self.config.separator)
+            for name, patterns in self.config.virtual_servers.items()
+        }
+        self.policy = HostOriginPolicy(self.config.allowed_hosts, self.config.allowed_origins)
+        self.mcp = MCPHttpApp(self.engine, self.view_for, sessions=self.sessions)
+        self.admin = admin_app(self)
+        manager.add_listener(self._on_upstream_event)
+
+    def view_for(self, path: str) -> View | None:
+        path = path.rstrip("/")
+        if path == "/mcp":
+            return self.fleet_view
+        parts = path.split("/")
+        if len(parts) == 4 and parts[3] == "mcp":
+            if parts[1] == "servers" and parts[2] in self.manager.config.servers:
+                view = self._server_views.get(parts[2])
+                if view is None:
+                    view = self._server_views[parts[2]] = ServerView(self.cache, parts[2])
+                return view
+            if parts[1] == "virtual":
+                return self._virtual_views.get(parts[2])
+        return None
+
+    def _on_upstream_event(self, server: str, method: str, params: dict[str, Any]) -> None:
+        """Upstream list changes and restarts drop cached lists and tell connected clients."""
+        kinds = {
+            "notifications/tools/list_changed": "tools/list",
+            "notifications/prompts/list_changed": "prompts/list",
+            "notifications/resources/list_changed": "resources/list",
+        }
+        if method in kinds:
+            self.cache.invalidate(server, kinds[method])
+            self.broadcast(method)
+        elif method in {"mcpfleet/started", "mcpfleet/stopped"}:
+            self.cache.invalidate(server)
+            for note in kinds:
+                self.broadcast(note)
+
+    def broadcast(self, method: str) -> None:
+        for client in self.sessions.all():
+            if client.notifications.full():
+                continue  # a client that does not read its stream loses notifications, not memory
+            client.notifications.put_nowait({"jsonrpc": "2.0", "method": method})
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = origin = None
+            for key, value in scope["headers"]:
+                if key == b"host":
+                    host = value.decode("latin-1")
+                elif key == b"origin":
+                    origin = value.decode("latin-1")
+            problem = self.policy.check(host, origin)
+            if problem is not None:
+                await text_response(send, *problem)
+                return
+            if self.view_for(scope["path"]) is not None:
+                await self.mcp(scope, receive, send)
+                return
+        await self.admin(scope, receive, send)  # type: ignore[arg-type]  # Starlette's own ASGI aliases

@@ -1,0 +1,266 @@
+"""The gateway's MCP server side: one JSON-RPC message in, one reply out, for a view of the fleet.
+
+Transport-neutral: the HTTP endpoint and the stdio front both feed messages here. Results from
+upstream servers pass through as they are (only names are mapped), so the hot path builds no
+models. Replies to 2026-07-28 (stateless) clients carry that revision's required result fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpfleet.exceptions import FleetError, ToolCallError
+from mcpfleet.gateway.views import KINDS, Upstream, View
+
+__all__ = ["MODERN", "SUPPORTED_SESSION_VERSIONS", "ClientState", "Engine", "error_reply", "is_modern"]
+
+log = logging.getLogger("mcpfleet.gateway")
+
+MODERN = "2026-07-28"
+SUPPORTED_SESSION_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+_META_PREFIX = "io.modelcontextprotocol/"
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
+    -32700,
+    -32600,
+    -32601,
+    -32602,
+    -32603,
+)
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+
+def is_modern(message: dict[str, Any], header_version: str | None = None) -> bool:
+    """Whether a message speaks the stateless 2026-07-28 protocol (its envelope or header says so)."""
+    if message.get("method") == "server/discover" or header_version == MODERN:
+        return True
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and _META_PREFIX + "protocolVersion" in meta
+
+
+def error_reply(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": error}
+
+
+@dataclass
+class ClientState:
+    """One client's session with the gateway (for stateless clients, one request's worth)."""
+
+    protocol_version: str
+    stateless: bool = False
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    client_info: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    initialized: bool = False
+    created: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+
+
+class Engine:
+    """Answers MCP requests for views of the fleet."""
+
+    def __init__(
+        self, upstream: Upstream, *, name: str = "mcpfleet", version: str = "0", instructions: str = ""
+    ) -> None:
+        self.upstream = upstream
+        self.server_info = {"name": name, "version": version}
+        self.instructions = instructions
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "tools": {"listChanged": True},
+            "resources": {"listChanged": True, "subscribe": False},
+            "prompts": {"listChanged": True},
+            "logging": {},
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    async def handle(self, message: dict[str, Any], view: View, client: ClientState) -> dict[str, Any] | None:
+        """Reply to one message; ``None`` for notifications and responses."""
+        method = message.get("method")
+        msg_id = message.get("id")
+        if not isinstance(method, str):
+            if "result" in message or "error" in message:
+                return None  # a client's answer to a server request: nothing asks yet
+            return error_reply(msg_id, INVALID_REQUEST, "Invalid request: no method")
+        params = message.get("params") or {}
+        if not isinstance(params, dict):
+            return error_reply(msg_id, INVALID_PARAMS, "params must be an object")
+        if "id" not in message:
+            self._notification(method, params, client)
+            return None
+        task = asyncio.current_task()
+        if task is not None:
+            client.in_flight[msg_id] = task
+        try:
+            result = await self._dispatch(method, params, view, client)
+        except _RpcError as exc:
+            return error_reply(msg_id, exc.code, exc.message, exc.data)
+        except ToolCallError as exc:
+            return error_reply(msg_id, exc.code, exc.error_message, exc.data)
+        except FleetError as exc:
+            return error_reply(msg_id, INTERNAL_ERROR, str(exc))
+        finally:
+            client.in_flight.pop(msg_id, None)
+        if client.stateless:
+            result.setdefault("resultType", "complete")
+        return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+
+    def _notification(self, method: str, params: dict[str, Any], client: ClientState) -> None:
+        if method == "notifications/initialized":
+            client.initialized = True
+        elif method == "notifications/cancelled":
+            task = client.in_flight.get(params.get("requestId"))
+            if task is not None:
+                task.cancel()
+
+    # ------------------------------------------------------------------ methods
+
+    async def _dispatch(
+        self, method: str, params: dict[str, Any], view: View, client: ClientState
+    ) -> dict[str, Any]:
+        if method == "tools/call":
+            return await self._call_tool(params, view)
+        if method in KINDS:
+            return self._list_result(method, await view.list(method), client)
+        if method == "ping":
+            return {}
+        if method == "initialize":
+            return self.initialize(params, client)
+        if method == "server/discover":
+            return self.discover()
+        if method in {"resources/read", "resources/subscribe", "resources/unsubscribe"}:
+            return await self._forward_resource(method, params, view)
+        if method == "prompts/get":
+            return await self._forward_named("prompts/list", method, params, view)
+        if method == "completion/complete":
+            return await self._complete(params, view)
+        if method == "logging/setLevel":
+            return {}
+        raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    def initialize(self, params: dict[str, Any], client: ClientState) -> dict[str, Any]:
+        asked = params.get("protocolVersion")
+        version = asked if asked in SUPPORTED_SESSION_VERSIONS else SUPPORTED_SESSION_VERSIONS[0]
+        client.protocol_version = str(version)
+        client.client_info = dict(params.get("clientInfo") or {})
+        client.capabilities = dict(params.get("capabilities") or {})
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": self.capabilities(),
+            "serverInfo": self.server_info,
+        }
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    def discover(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "supportedVersions": [MODERN],
+            "capabilities": self.capabilities(),
+            "cacheScope": "private",
+            "ttlMs": 0,
+            "_meta": {_META_PREFIX + "serverInfo": self.server_info},
+        }
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    def _list_result(self, method: str, items: list[dict[str, Any]], client: ClientState) -> dict[str, Any]:
+        result: dict[str, Any] = {KINDS[method][0]: items}
+        if client.stateless:
+            result.update(cacheScope="private", ttlMs=0)
+        return result
+
+    @staticmethod
+    def _upstream_params(params: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """The client's params for the upstream: its own protocol envelope is not forwarded."""
+        out = {**params, **changes}
+        meta = out.get("_meta")
+        if isinstance(meta, dict) and any(k.startswith(_META_PREFIX) for k in meta):
+            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(_META_PREFIX)}
+        return out
+
+    async def _call_tool(self, params: dict[str, Any], view: View) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise _RpcError(INVALID_PARAMS, "tools/call needs a string `name`")
+        try:
+            route = view.route("tools/call", name)
+        except KeyError:
+            raise _RpcError(INVALID_PARAMS, f"Unknown tool: {name}") from None
+        try:
+            return await self.upstream.request(
+                route.server, "tools/call", self._upstream_params(params, name=route.name)
+            )
+        except ToolCallError:
+            raise
+        except FleetError as exc:
+            # A dead or missing upstream is a tool error the model can read, not a protocol failure.
+            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+
+    async def _forward_resource(self, method: str, params: dict[str, Any], view: View) -> dict[str, Any]:
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise _RpcError(INVALID_PARAMS, f"{method} needs a string `uri`")
+        try:
+            route = await view.route_resource(uri)
+        except KeyError:
+            raise _RpcError(-32002, f"Resource not found: {uri}", {"uri": uri}) from None
+        result = await self.upstream.request(
+            route.server, method, self._upstream_params(params, uri=route.name)
+        )
+        if method == "resources/read" and route.name != uri:
+            for item in result.get("contents") or []:
+                if item.get("uri") == route.name:
+                    item["uri"] = uri
+        return result
+
+    async def _forward_named(
+        self, kind: str, method: str, params: dict[str, Any], view: View
+    ) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise _RpcError(INVALID_PARAMS, f"{method} needs a string `name`")
+        try:
+            route = view.route(method, name)
+        except KeyError:
+            raise _RpcError(INVALID_PARAMS, f"Unknown prompt: {name}") from None
+        return await self.upstream.request(
+            route.server, method, self._upstream_params(params, name=route.name)
+        )
+
+    async def _complete(self, params: dict[str, Any], view: View) -> dict[str, Any]:
+        ref = params.get("ref") or {}
+        try:
+            if ref.get("type") == "ref/prompt":
+                route = view.route("prompts/get", str(ref.get("name")))
+                ref = {**ref, "name": route.name}
+            else:
+                route = await view.route_resource(str(ref.get("uri")))
+                ref = {**ref, "uri": route.name}
+        except KeyError:
+            raise _RpcError(INVALID_PARAMS, f"Unknown completion reference: {ref}") from None
+        return await self.upstream.request(
+            route.server, "completion/complete", self._upstream_params(params, ref=ref)
+        )
+
+
+class _RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data

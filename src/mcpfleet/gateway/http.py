@@ -1,0 +1,241 @@
+"""Streamable HTTP, server side: the MCP endpoints of the gateway as one lean ASGI app.
+
+Both protocol generations on the same URL:
+
+- session protocol (2025-11-25 and older): ``initialize`` opens a session whose id comes back
+  in ``Mcp-Session-Id``; later requests must carry it (400 without, 404 when unknown); ``GET``
+  opens the session's server-to-client SSE stream; ``DELETE`` ends the session.
+- stateless protocol (2026-07-28): every POST stands alone, its ``_meta`` and
+  ``MCP-Protocol-Version`` header name the revision; no session, no GET stream.
+
+The :class:`~mcpfleet.gateway.app.Gateway` checks Host and Origin (DNS rebinding) before a
+request reaches this app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mcpfleet.gateway.engine import (
+    INVALID_REQUEST,
+    MODERN,
+    PARSE_ERROR,
+    SUPPORTED_SESSION_VERSIONS,
+    ClientState,
+    Engine,
+    error_reply,
+    is_modern,
+)
+from mcpfleet.gateway.sessions import SessionStore
+from mcpfleet.gateway.views import View
+
+__all__ = ["MCPHttpApp", "text_response"]
+
+log = logging.getLogger("mcpfleet.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+MAX_BODY = 4 * 1024 * 1024
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: bytes = b"application/json",
+) -> None:
+    head = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def text_response(send: Send, status: int, text: str) -> None:
+    await _respond(send, status, text.encode(), content_type=b"text/plain; charset=utf-8")
+
+
+class MCPHttpApp:
+    """ASGI app for every MCP path of the gateway; ``resolve(path)`` gives the view or None (404)."""
+
+    def __init__(
+        self, engine: Engine, resolve: Callable[[str], View | None], *, sessions: SessionStore
+    ) -> None:
+        self.engine = engine
+        self.resolve = resolve
+        self.sessions = sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        view = self.resolve(scope["path"])
+        if view is None:
+            await text_response(
+                send, 404, f"No MCP endpoint at {scope['path']}; try /mcp or /servers/NAME/mcp"
+            )
+            return
+        method = scope["method"]
+        if method == "POST":
+            await self._post(scope, receive, send, headers, view)
+        elif method == "GET":
+            await self._get(send, headers)
+        elif method == "DELETE":
+            await self._delete(send, headers)
+        else:
+            await _respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+
+    # ------------------------------------------------------------------ POST
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return None
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                return b""
+            chunks.append(chunk)
+            if not event.get("more_body"):
+                return b"".join(chunks)
+
+    async def _post(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], view: View
+    ) -> None:
+        content_type = headers.get("content-type", "")
+        if not content_type.lower().startswith("application/json"):
+            await text_response(send, 415, "Content-Type must be application/json")
+            return
+        accept = headers.get("accept", "*/*")
+        if not any(t in accept for t in ("application/json", "text/event-stream", "*/*")):
+            await text_response(send, 406, "Accept must include application/json and text/event-stream")
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            return
+        if body == b"":
+            await text_response(send, 413, f"Request body over {MAX_BODY} bytes")
+            return
+        try:
+            message = json.loads(body)
+        except ValueError:
+            await _respond(send, 400, _dumps(error_reply(None, PARSE_ERROR, "Parse error: body is not JSON")))
+            return
+        batch = isinstance(message, list)
+        messages = message if batch else [message]
+        if not messages or not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
+            await _respond(
+                send, 400, _dumps(error_reply(None, INVALID_REQUEST, "Invalid JSON-RPC 2.0 message"))
+            )
+            return
+        header_version = headers.get("mcp-protocol-version")
+        first = messages[0]
+        extra: list[tuple[bytes, bytes]] = []
+        if is_modern(first, header_version):
+            if batch:
+                await _respond(
+                    send, 400, _dumps(error_reply(None, INVALID_REQUEST, f"{MODERN} has no batches"))
+                )
+                return
+            client = ClientState(protocol_version=MODERN, stateless=True)
+        elif first.get("method") == "initialize":
+            client = ClientState(protocol_version=SUPPORTED_SESSION_VERSIONS[0])
+            self.sessions.add(client)
+            extra.append((b"mcp-session-id", client.id.encode()))
+        else:
+            session_id = headers.get("mcp-session-id")
+            if not session_id:
+                await _respond(
+                    send,
+                    400,
+                    _dumps(
+                        error_reply(
+                            None,
+                            INVALID_REQUEST,
+                            "Bad Request: Mcp-Session-Id header required (send initialize first)",
+                        )
+                    ),
+                )
+                return
+            found = self.sessions.get(session_id)
+            if found is None:
+                await _respond(
+                    send,
+                    404,
+                    _dumps(
+                        error_reply(
+                            None, -32001, "Session not found: it expired or was deleted; initialize a new one"
+                        )
+                    ),
+                )
+                return
+            if (
+                header_version
+                and header_version != found.protocol_version
+                and header_version not in (SUPPORTED_SESSION_VERSIONS)
+            ):
+                await text_response(send, 400, f"Unsupported MCP-Protocol-Version: {header_version}")
+                return
+            client = found
+        replies = [
+            r
+            for r in await asyncio.gather(*(self.engine.handle(m, view, client) for m in messages))
+            if r is not None
+        ]
+        if not replies:
+            await _respond(send, 202, b"", extra)
+            return
+        await _respond(send, 200, _dumps(replies if batch else replies[0]), extra)
+
+    # ------------------------------------------------------------------ GET / DELETE
+
+    async def _get(self, send: Send, headers: dict[str, str]) -> None:
+        session_id = headers.get("mcp-session-id")
+        if not session_id:
+            await text_response(
+                send,
+                405 if "text/event-stream" not in headers.get("accept", "") else 400,
+                "GET opens a session's event stream: send Mcp-Session-Id",
+            )
+            return
+        client = self.sessions.get(session_id)
+        if client is None:
+            await text_response(send, 404, "Session not found")
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"mcp-session-id", session_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b": mcpfleet stream open\n\n", "more_body": True})
+        while self.sessions.get(session_id) is client:
+            try:
+                note = await asyncio.wait_for(client.notifications.get(), timeout=15.0)
+                if not note:
+                    break  # the session ended
+                chunk = b"event: message\ndata: " + _dumps(note) + b"\n\n"
+            except TimeoutError:
+                chunk = b": keep-alive\n\n"
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _delete(self, send: Send, headers: dict[str, str]) -> None:
+        session_id = headers.get("mcp-session-id")
+        if not session_id or self.sessions.remove(session_id) is None:
+            await text_response(send, 404, "Session not found")
+            return
+        await _respond(send, 200, b"")

@@ -1,0 +1,74 @@
+"""Serving the gateway with uvicorn inside the caller's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+
+from mcpfleet.exceptions import FleetError
+from mcpfleet.gateway.app import Gateway
+
+__all__ = ["GatewayServer"]
+
+log = logging.getLogger("mcpfleet.gateway")
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The caller owns signals (mcpfleet up's loop); uvicorn must not replace its handlers.
+        yield
+
+
+class GatewayServer:
+    """Runs a :class:`Gateway` on host:port; ``url`` is known once ``start()`` returns."""
+
+    def __init__(self, gateway: Gateway, *, host: str | None = None, port: int | None = None) -> None:
+        self.gateway = gateway
+        self.host = host if host is not None else gateway.config.host
+        self.port = port if port is not None else gateway.config.port
+        config = uvicorn.Config(
+            gateway.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+            timeout_graceful_shutdown=10,
+        )
+        self._server = _Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(), name="mcpfleet-gateway")
+        while not self._server.started:
+            if self._task.done():
+                exc = self._task.exception() if not self._task.cancelled() else None
+                raise FleetError(
+                    f"The gateway could not listen on {self.host}:{self.port}"
+                    f"{f' ({exc})' if exc else ''}; is the port in use? Set gateway.port in mcpfleet.yaml."
+                )
+            await asyncio.sleep(0.01)
+        sockets = [s for server in self._server.servers for s in server.sockets]
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the graceful timeout), close."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        self.gateway.sessions.close_all()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None

@@ -1,0 +1,211 @@
+"""What a gateway endpoint shows: the whole fleet namespaced, one server as is, or a virtual server.
+
+A view turns the fleet's servers into one MCP server's lists and routes each call back to the
+server (and the upstream name) it came from:
+
+- :class:`FleetView` (``/mcp``): every running server; tools and prompts become
+  ``server__name`` (separator configurable); resource URIs stay as they are unless two servers
+  list the same URI, in which case the later one is shown as ``mcpfleet://server/<uri>``.
+- :class:`ServerView` (``/servers/{name}/mcp``): one server, names untouched.
+- :class:`VirtualView` (``/virtual/{name}/mcp``): a named subset of the fleet's tools, given as
+  ``server__tool`` names or ``server__*`` globs in config.
+
+Lists are cached per server and dropped when the server says ``list_changed`` or restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
+
+from mcpfleet.exceptions import FleetError
+
+__all__ = ["FleetView", "ListCache", "Route", "ServerView", "View", "VirtualView"]
+
+log = logging.getLogger("mcpfleet.gateway")
+
+KINDS = {  # list method -> (result key, name key)
+    "tools/list": ("tools", "name"),
+    "prompts/list": ("prompts", "name"),
+    "resources/list": ("resources", "uri"),
+    "resources/templates/list": ("resourceTemplates", "uriTemplate"),
+}
+_WRAPPED = "mcpfleet://"
+
+
+class Upstream(Protocol):
+    """What a view needs from the fleet (the manager provides it)."""
+
+    def running_servers(self) -> list[str]: ...
+
+    async def request(
+        self, server: str, method: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a client-facing name goes: the server and the name it has there."""
+
+    server: str
+    name: str
+
+
+class ListCache:
+    """Each server's list results, until its ``list_changed`` or restart."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self._items: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.version = 0  # bumps on every invalidation, so views can tell their clients
+
+    async def items(self, server: str, method: str) -> list[dict[str, Any]]:
+        key = (server, method)
+        cached = self._items.get(key)
+        if cached is not None:
+            return cached
+        result_key = KINDS[method][0]
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(1000):  # a server that pages forever is not followed forever
+            params = {"cursor": cursor} if cursor else {}
+            page = await self.upstream.request(server, method, params)
+            items += page.get(result_key) or []
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+        self._items[key] = items
+        return items
+
+    def invalidate(self, server: str, method: str | None = None) -> None:
+        for key in [k for k in self._items if k[0] == server and (method is None or k[1] == method)]:
+            del self._items[key]
+        self.version += 1
+
+
+class View:
+    """Base view: lists from some servers, renamed; calls routed back."""
+
+    def __init__(self, cache: ListCache, separator: str = "__") -> None:
+        self.cache = cache
+        self.separator = separator
+
+    def servers(self) -> list[str]:
+        return self.cache.upstream.running_servers()
+
+    def public_name(self, server: str, name: str) -> str:
+        return f"{server}{self.separator}{name}"
+
+    def route(self, kind: str, name: str) -> Route:
+        server, sep, upstream_name = name.partition(self.separator)
+        if not sep or server not in self.servers():
+            raise KeyError(name)
+        return Route(server, upstream_name)
+
+    def keep(self, server: str, kind: str, item: dict[str, Any]) -> bool:
+        return True
+
+    async def _server_items(self, server: str, method: str) -> list[dict[str, Any]]:
+        try:
+            return await self.cache.items(server, method)
+        except FleetError as exc:
+            # One sick server must not hide the rest of the fleet's lists.
+            log.warning("listing %s of %s failed: %s", method, server, exc)
+            return []
+
+    async def list(self, method: str) -> list[dict[str, Any]]:
+        _, key = KINDS[method]
+        servers = self.servers()
+        per_server = await asyncio.gather(*(self._server_items(s, method) for s in servers))
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for server, items in zip(servers, per_server, strict=True):
+            for item in items:
+                if not self.keep(server, method, item):
+                    continue
+                renamed = dict(item)
+                renamed[key] = self.rename(server, method, str(item[key]), seen)
+                seen.add(renamed[key])
+                out.append(renamed)
+        return out
+
+    def rename(self, server: str, method: str, name: str, seen: set[str]) -> str:
+        if method in {"tools/list", "prompts/list"}:
+            return self.public_name(server, name)
+        if name in seen:  # resources keep their URI unless two servers share it
+            return f"{_WRAPPED}{server}/{quote(name, safe='')}"
+        return name
+
+    async def route_resource(self, uri: str) -> Route:
+        if uri.startswith(_WRAPPED):
+            server, _, rest = uri[len(_WRAPPED) :].partition("/")
+            if server in self.servers():
+                return Route(server, unquote(rest))
+        for server in self.servers():
+            for item in await self._server_items(server, "resources/list"):
+                if item.get("uri") == uri:
+                    return Route(server, uri)
+        for server in self.servers():  # a URI from a template: the first server with templates takes it
+            for item in await self._server_items(server, "resources/templates/list"):
+                prefix = str(item.get("uriTemplate", "")).split("{", 1)[0]
+                if prefix and uri.startswith(prefix):
+                    return Route(server, uri)
+        raise KeyError(uri)
+
+
+class FleetView(View):
+    """``/mcp``: every running server, namespaced."""
+
+
+class ServerView(View):
+    """``/servers/{name}/mcp``: one server with its own names."""
+
+    def __init__(self, cache: ListCache, server: str) -> None:
+        super().__init__(cache)
+        self.server = server
+
+    def servers(self) -> list[str]:
+        return [self.server] if self.server in self.cache.upstream.running_servers() else []
+
+    def public_name(self, server: str, name: str) -> str:
+        return name
+
+    def rename(self, server: str, method: str, name: str, seen: set[str]) -> str:
+        return name
+
+    def route(self, kind: str, name: str) -> Route:
+        if not self.servers():
+            raise KeyError(name)
+        return Route(self.server, name)
+
+
+class VirtualView(View):
+    """A named subset of the fleet's tools (``server__tool`` names or globs); no resources or prompts."""
+
+    def __init__(self, cache: ListCache, patterns: Sequence[str], separator: str = "__") -> None:
+        super().__init__(cache, separator)
+        self.patterns = list(patterns)
+
+    def _allowed(self, public: str) -> bool:
+        return any(fnmatch.fnmatchcase(public, p) for p in self.patterns)
+
+    def servers(self) -> list[str]:
+        running = self.cache.upstream.running_servers()
+        server_globs = [p.partition(self.separator)[0] for p in self.patterns]
+        return [s for s in running if any(fnmatch.fnmatchcase(s, g) for g in server_globs)]
+
+    def keep(self, server: str, kind: str, item: dict[str, Any]) -> bool:
+        return kind == "tools/list" and self._allowed(self.public_name(server, str(item["name"])))
+
+    def route(self, kind: str, name: str) -> Route:
+        if kind != "tools/call" or not self._allowed(name):
+            raise KeyError(name)
+        return super().route(kind, name)
+
+    async def route_resource(self, uri: str) -> Route:
+        raise KeyError(uri)

@@ -1,0 +1,88 @@
+"""The command line as a user runs it: a real `mcpfleet` process per command, real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import SERVERS
+
+pytestmark = pytest.mark.timeout(120)
+MCPFLEET = [sys.executable, "-m", "mcpfleet"]
+
+
+def run(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MCPFLEET_HOME": str(tmp_path / "home"), "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("MCPFLEET_CONFIG", None)
+    done = subprocess.run(
+        [*MCPFLEET, "--config", str(tmp_path / "mcpfleet.yaml"), *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=100,
+    )  # fmt: skip
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"mcpfleet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+def write_fleet(tmp_path: Path, servers: dict[str, object]) -> None:
+    (tmp_path / "mcpfleet.yaml").write_text(yaml.safe_dump({"servers": servers}))
+
+
+def toy(*args: str, **extra: object) -> dict[str, object]:
+    package = {"type": "command", "command": sys.executable}
+    return {"package": package, "args": [str(SERVERS / "toy.py"), *args], **extra}
+
+
+def test_install_tools_call_status_logs(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy(), "broken": toy("--mode", "exit")})
+    done = run(tmp_path, "install", check=False)
+    assert done.returncode == 1  # one server failed verification; the other installed
+    assert "toy" in done.stdout and "ok" in done.stdout
+    assert "exited with code 3" in done.stdout
+    listed = run(tmp_path, "tools", "toy", "--json")
+    assert "echo" in {t["name"] for t in json.loads(listed.stdout)}
+    called = run(tmp_path, "call", "toy", "echo", "text=hello fleet")
+    assert called.stdout.strip() == "hello fleet"
+    raw = run(tmp_path, "call", "toy", "echo", "--json", '{"text": "x"}', "--raw")
+    assert json.loads(raw.stdout)["content"][0]["text"] == "x"
+    status = run(tmp_path, "status")
+    assert "toy" in status.stdout and "not running" in status.stdout
+    logs = run(tmp_path, "logs", "toy")
+    assert "toy: starting in normal mode" in logs.stdout
+
+
+def test_tool_error_exits_2(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy()})
+    run(tmp_path, "install", "--no-verify")
+    done = run(tmp_path, "call", "toy", "fail", check=False)
+    assert done.returncode == 1 and "toy failure" in done.stderr
+
+
+def test_unknown_server_suggests(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy()})
+    done = run(tmp_path, "call", "tyo", "echo", check=False)
+    assert done.returncode == 1 and "Did you mean 'toy'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_config_validate_reports_every_problem(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"ok": toy(), "bad": {"package": {"type": "nope"}}, "Bad Name": toy()})
+    done = run(tmp_path, "config", "validate", check=False)
+    assert done.returncode == 1
+    assert "servers.bad.package" in done.stderr + done.stdout
+    assert "lower-case" in done.stderr + done.stdout
+
+
+def test_init_writes_a_valid_fleet(tmp_path: Path) -> None:
+    run(tmp_path, "init")
+    assert "memory" in (tmp_path / "mcpfleet.yaml").read_text()
+    run(tmp_path, "config", "validate")
+    again = run(tmp_path, "init", check=False)
+    assert again.returncode == 1 and "--force" in again.stderr
