@@ -36,12 +36,14 @@ def answer(msg: dict) -> dict | None:
     elif method == "ping":
         result = {}
     elif method == "tools/list":
-        result = {"tools": TOOLS}
+        result = {"tools": TOOLS, "cacheScope": "public", "ttlMs": 0}
     elif method == "tools/call" and params.get("name") == "echo":
         text = str((params.get("arguments") or {}).get("text", ""))
         result = {"content": [{"type": "text", "text": text}], "isError": False}
     else:
         return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": f"no method {method}"}}
+    if "io.modelcontextprotocol/protocolVersion" in (params.get("_meta") or {}):
+        result["resultType"] = "complete"  # required on every 2026-07-28 result
     return {"jsonrpc": "2.0", "id": msg["id"], "result": result}
 
 
