@@ -102,7 +102,7 @@ class MCPManager:
         if home is not None or settings.home is not None:
             self.config.home = str(home if home is not None else settings.home)
         self.home = FleetHome.at(self.config.home_path())
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog or Catalog(self.config.registry_url)
         self.connection_pool = connection_pool
         self.auto_install = auto_install
         self.install_timeout = install_timeout
@@ -202,8 +202,10 @@ class MCPManager:
                 where="the fleet or the catalog",
             ) from None
         spec = entry.to_server_spec()
-        self.config.servers = {**self.config.servers, name: spec}
-        return name, spec
+        # A registry name (io.github.owner/server) is not a valid fleet name: use the short one.
+        short = name if name in (entry.name, *entry.aliases) and "/" not in name else entry.name
+        self.config.servers = {**self.config.servers, short: spec}
+        return short, spec
 
     def _check_env(self, server: str, spec: ServerSpec) -> None:
         variables = self._variables(server)
