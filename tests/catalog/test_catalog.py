@@ -1,138 +1,86 @@
-"""The built-in catalog and the registry client, against a registry served on loopback."""
+"""``Catalog`` with a registry on loopback: search order, duplicates, registry names, and degrading."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from typing import TYPE_CHECKING
 
 import pytest
 
+from helpers import free_port
 from mcpfleet.catalog import Catalog
-from mcpfleet.config import NpmPackage, OciPackage, RemotePackage
+from mcpfleet.config import OciPackage, RemotePackage
 from mcpfleet.exceptions import RegistryError, UnknownServerError
 
-SERVERS = [
-    {"name": f"io.github.acme/tool-{i}", "description": f"acme tool number {i}", "version": "1.0.0",
-     "packages": [{"registryType": "npm", "identifier": f"@acme/tool-{i}", "version": "1.0.0",
-                   "transport": {"type": "stdio"},
-                   "environmentVariables": [{"name": "ACME_KEY", "isRequired": True, "isSecret": True}]}]}
-    for i in range(7)
-] + [
-    {"name": "io.github.acme/weather", "description": "weather as a container", "version": "2.0.0",
-     "packages": [{"registryType": "oci", "identifier": "docker.io/acme/weather:2.0.0",
-                   "transport": {"type": "stdio"}, "someFutureField": 1}]},
-    {"name": "com.example/hosted", "description": "a hosted server", "version": "1.0.0",
-     "remotes": [{"type": "streamable-http", "url": "https://mcp.example.com/mcp",
-                  "headers": [{"name": "Authorization", "value": "Bearer ${EXAMPLE_TOKEN}",
-                               "isSecret": True}]}]},
-]  # fmt: skip
+if TYPE_CHECKING:
+    from catalog.conftest import FakeRegistry
 
 
-class Registry(BaseHTTPRequestHandler):
-    mode = "ok"
-
-    def do_GET(self) -> None:
-        url = urlparse(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if Registry.mode == "500":
-            self.send_response(500)
-            self.end_headers()
-            return
-        if Registry.mode == "garbage":
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(b"<html>not json")
-            return
-        if url.path != "/v0/servers":
-            self.send_response(404)
-            self.end_headers()
-            return
-        found = [s for s in SERVERS if query.get("search", "") in s["name"]]
-        start = int(query.get("cursor", "0"))
-        limit = int(query.get("limit", "3"))
-        page = found[start : start + limit]
-        nxt = str(start + limit) if start + limit < len(found) else None
-        body = {"servers": [{"server": s, "_meta": {}} for s in page], "metadata": {"nextCursor": nxt}}
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(json.dumps(body).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
+async def test_search_lists_builtin_entries_first_then_the_registrys(registry: FakeRegistry) -> None:
+    catalog = Catalog(registry.url)
+    found = await catalog.search("time", limit=100)
+    assert (found[0].name, found[0].source) == ("time", "builtin")
+    acme = [e for e in found if e.source == "registry"]
+    assert [(e.name, e.aliases) for e in acme] == [("acme-time", ("io.github.acme/time",))]  # "time" is taken
+    assert catalog.last_registry_error is None
+    assert registry.requests[0][1]["search"] == "time"
 
 
-@pytest.fixture
-def registry() -> Iterator[str]:
-    Registry.mode = "ok"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+async def test_search_pages_through_the_registry_and_respects_the_limit(registry: FakeRegistry) -> None:
+    catalog = Catalog(registry.url)
+    found = await catalog.search("acme tool", limit=100)
+    assert [e.name for e in found] == [f"tool-{i}" for i in range(7)]
+    assert found[0].required_env() == [] and found[0].to_server_spec().package.identifier == "@acme/tool-0"
+    assert [e.name for e in await catalog.search("acme tool", limit=2)] == ["tool-0", "tool-1"]
+    assert [e.name for e in await catalog.search("tool number 3", limit=10)] == []  # names hold no "number"
+    assert [e.name for e in await catalog.search("acme weather")] == ["weather"]
 
 
-async def test_builtin_has_the_guides_servers_and_more() -> None:
-    catalog = Catalog()
-    entries = catalog.builtin()
-    assert len(entries) >= 25
-    names = [n for e in entries for n in (e.name, *e.aliases)]
-    assert len(names) == len(set(names)), "every name and alias is unique"
-    for name in ("filesystem", "postgres", "github", "search", "time", "fetch", "git", "memory",
-                 "everything", "sqlite"):  # fmt: skip
-        assert (await catalog.resolve(name)).to_server_spec()
-    for entry in entries:
-        entry.to_server_spec()  # every entry is a valid fleet server
+async def test_a_server_in_both_is_shown_once(registry: FakeRegistry) -> None:
+    found = await Catalog(registry.url).search("filesystem", limit=100)
+    assert [(e.name, e.source) for e in found] == [("filesystem", "builtin")]
 
 
-async def test_required_env_is_named_and_kept_as_references() -> None:
-    catalog = Catalog()
-    github = await catalog.resolve("github")
-    assert github.required_env() == ["GITHUB_PERSONAL_ACCESS_TOKEN"]
-    spec = github.to_server_spec()
-    assert isinstance(spec.package, OciPackage)
-    assert spec.env == {"GITHUB_PERSONAL_ACCESS_TOKEN": "${GITHUB_PERSONAL_ACCESS_TOKEN}"}
-    postgres = (await catalog.resolve("postgres")).to_server_spec()
-    assert postgres.args == ["${POSTGRES_URL}"]
-    with pytest.raises(UnknownServerError, match="Did you mean 'filesystem'"):
-        await catalog.resolve("filesystm")
-
-
-async def test_search_pages_through_the_registry(registry: str) -> None:
-    catalog = Catalog(registry)
-    found = await catalog.search("acme/tool", limit=100)
-    assert [e.name for e in found] == [f"tool-{i}" for i in range(7)]  # three pages of three
-    assert found[0].source == "registry" and found[0].required_env() == ["ACME_KEY"]
-    spec = found[0].to_server_spec()
-    assert isinstance(spec.package, NpmPackage) and spec.env == {"ACME_KEY": "${ACME_KEY}"}
-    both = await catalog.search("time", limit=100)
-    assert both[0].name == "time" and both[0].source == "builtin"
-
-
-async def test_registry_entries_resolve_by_name(registry: str) -> None:
-    catalog = Catalog(registry)
-    weather = (await catalog.resolve("io.github.acme/weather")).to_server_spec()
-    assert isinstance(weather.package, OciPackage)
-    assert (weather.package.image, weather.package.version) == ("docker.io/acme/weather", "2.0.0")
+async def test_registry_names_resolve_through_the_registry(registry: FakeRegistry) -> None:
+    catalog = Catalog(registry.url)
+    weather = await catalog.resolve("io.github.acme/weather")
+    assert (weather.name, weather.source) == ("weather", "registry")
+    spec = weather.to_server_spec()
+    assert spec.package == OciPackage(image="ghcr.io/acme/weather", version="2.0.0")
+    assert spec.env == {"WEATHER_KEY": "${WEATHER_KEY}"}
     hosted = await catalog.resolve("com.example/hosted")
-    spec = hosted.to_server_spec()
-    assert isinstance(spec.package, RemotePackage) and spec.headers == {
-        "Authorization": "Bearer ${EXAMPLE_TOKEN}"
-    }
-    assert hosted.required_env() == ["EXAMPLE_TOKEN"]
+    assert hosted.to_server_spec().package == RemotePackage(url="https://mcp.example.com/mcp")
+    assert hosted.to_server_spec().headers == {"Authorization": "Bearer ${TOKEN}"}
+    assert hosted.required_env() == ["TOKEN"]
+    with pytest.raises(UnknownServerError, match=r"io\.github\.acme/nothing.*MCP registry"):
+        await catalog.resolve("io.github.acme/nothing")
+    with pytest.raises(UnknownServerError, match="in the catalog"):
+        await catalog.resolve("nothing-like-it")
+    assert len(registry.requests) == 3  # the plain name never reached the registry
 
 
-@pytest.mark.parametrize("mode", ["500", "garbage"])
-async def test_a_broken_registry_degrades_search_and_fails_resolve_clearly(registry: str, mode: str) -> None:
-    Registry.mode = mode
-    catalog = Catalog(registry)
+@pytest.mark.parametrize("mode", ["500", "garbage", "unreachable"])
+async def test_a_broken_registry_degrades_search_and_fails_resolve_clearly(
+    registry: FakeRegistry, mode: str
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}" if mode == "unreachable" else registry.url
+    registry.mode = mode
+    catalog = Catalog(url)
     found = await catalog.search("memory")
-    assert [e.name for e in found] == ["memory"]
-    assert catalog.last_registry_error is not None
+    assert [(e.name, e.source) for e in found] == [("memory", "builtin")]
+    assert catalog.last_registry_error is not None and "registry_url" in catalog.last_registry_error
     with pytest.raises(RegistryError, match="registry"):
         await catalog.resolve("io.github.acme/weather")
+    assert (await catalog.resolve("memory")).name == "memory"
+    registry.mode = "ok"
+    if mode != "unreachable":
+        await catalog.search("memory")
+        assert catalog.last_registry_error is None
+
+
+async def test_the_registry_is_not_asked_when_it_need_not_be(registry: FakeRegistry) -> None:
+    catalog = Catalog(registry.url)
+    await catalog.search("weather", include_registry=False)
+    await catalog.search("")
+    await catalog.search("fs", limit=1)  # the built-in catalog fills the limit
+    await catalog.resolve("github")
+    assert registry.requests == []

@@ -1,110 +1,110 @@
-"""``Catalog``: what can be installed, from the built-in list and the MCP registry."""
+"""``Catalog``: what can be installed, from the built-in list first and then the MCP registry.
+
+    catalog = Catalog()                                   # or Catalog(config.registry_url)
+    entry = await catalog.resolve("postgres")             # a built-in name or alias
+    entry.required_env()                                  # ['POSTGRES_URL']
+    spec = entry.to_server_spec()                         # args: ['${POSTGRES_URL}']
+    found = await catalog.search("weather", limit=10)     # built-in matches, then the registry's
+
+Built-in names never need the network; registry names (``io.github.acme/weather``) do.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
 
-from mcpfleet.catalog.builtin import BUILTIN
-from mcpfleet.catalog.registry import DEFAULT_REGISTRY, RegistryClient
-from mcpfleet.catalog.schema import Argument, Package, ServerJson
-from mcpfleet.config import NpmPackage, OciPackage, PypiPackage, RemotePackage, ServerSpec
+from mcpfleet.catalog.builtin import builtin_servers
+from mcpfleet.catalog.convert import oci_reference, required_variables, runnable_packages, to_server_spec
+from mcpfleet.catalog.registry import DEFAULT_REGISTRY, MAX_PAGE_SIZE, RegistryClient
+from mcpfleet.catalog.schema import Package, ServerJson
+from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import CatalogError, RegistryError, UnknownServerError
 
 __all__ = ["Catalog", "CatalogEntry"]
 
 log = logging.getLogger("mcpfleet.catalog")
-_RUNNABLE = ("npm", "pypi", "oci")
-
-
-def short_name(registry_name: str) -> str:
-    """``io.github.acme/weather-mcp`` -> ``weather-mcp`` (a valid fleet server name)."""
-    tail = registry_name.rsplit("/", 1)[-1].lower()
-    name = re.sub(r"[^a-z0-9_-]+", "-", tail).strip("-_")
-    return name[:63] or "server"
-
-
-def _args(arguments: list[Argument]) -> list[str]:
-    out: list[str] = []
-    for arg in arguments:
-        value = arg.value if arg.value is not None else arg.default
-        if arg.type == "named" and arg.name:
-            out += [arg.name] if value is None else [arg.name, value]
-        elif value is not None:
-            out.append(value)
-    return out
 
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One installable server: its short ``name``, other ``aliases``, and its ``server.json``."""
+    """One installable server: its short ``name`` (a valid fleet server name), other ``aliases``
+    (for a registry entry, its full registry name), and its ``server.json``."""
 
     name: str
     aliases: tuple[str, ...]
-    server: ServerJson
+    server: ServerJson = field(hash=False)
     source: Literal["builtin", "registry"]
 
     @property
     def description(self) -> str:
-        return self.server.description
+        return self.server.description or self.server.title or ""
 
     def package(self) -> Package | None:
-        """The package mcpfleet would install: npm, then PyPI, then OCI, stdio ones only."""
-        usable = [
-            p for p in self.server.packages if p.registry_type in _RUNNABLE and p.transport.type == "stdio"
-        ]
-        return min(usable, key=lambda p: _RUNNABLE.index(p.registry_type), default=None)
-
-    def required_env(self) -> list[str]:
-        package = self.package()
-        variables = package.environment_variables if package else []
-        if package is None and self.server.remotes:
-            return sorted(
-                set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", str(self.to_server_spec().headers)))
-            )
-        return [v.name for v in variables if v.is_required and v.default is None]
+        """The package mcpfleet would install (npm, then PyPI, then OCI; stdio only), if any."""
+        return next(iter(runnable_packages(self.server)), None)
 
     def to_server_spec(self) -> ServerSpec:
-        """A fleet server for this entry; secrets stay ``${NAME}`` references."""
-        package = self.package()
-        if package is None:
-            if not self.server.remotes:
-                kinds = ", ".join(sorted({p.registry_type for p in self.server.packages})) or "none"
-                raise CatalogError(
-                    f"{self.name}: no package mcpfleet can run (it offers {kinds}; mcpfleet runs npm, "
-                    "PyPI and OCI packages over stdio, and remote URLs)"
-                )
-            remote = self.server.remotes[0]
-            headers = {h.name: h.value or f"${{{h.name.upper().replace('-', '_')}}}" for h in remote.headers}
-            return ServerSpec(
-                package=RemotePackage(url=remote.url), headers=headers, description=self.description
-            )
-        env: dict[str, str] = {}
-        for var in package.environment_variables:
-            if var.default is not None:
-                env[var.name] = var.default if "${" in var.default else f"${{{var.name}:-{var.default}}}"
-            elif var.is_required:
-                env[var.name] = f"${{{var.name}}}"
-        args = _args(package.package_arguments)
-        spec_package: NpmPackage | PypiPackage | OciPackage
-        if package.registry_type == "npm":
-            spec_package = NpmPackage(name=package.identifier, version=package.version)
-        elif package.registry_type == "pypi":
-            spec_package = PypiPackage(name=package.identifier, version=package.version)
-        else:
-            image, _, tag = package.identifier.partition(":")
-            spec_package = OciPackage(
-                image=image, version=tag or package.version, run_args=_args(package.runtime_arguments)
-            )
-        return ServerSpec(package=spec_package, args=args, env=env, description=self.description)
+        """A fleet server for this entry; what the user provides stays a ``${NAME}`` reference.
+
+        Raises :class:`CatalogError` when the entry offers nothing mcpfleet can run.
+        """
+        return to_server_spec(self.server, trusted=self.source == "builtin")
+
+    def required_env(self) -> list[str]:
+        """Variables that must be set (environment or the fleet's ``.env``) before it can start."""
+        try:
+            return required_variables(self.to_server_spec())
+        except CatalogError:
+            package = self.package()
+            return [v.name for v in package.environment_variables if v.is_required] if package else []
+
+    def identifiers(self) -> set[str]:
+        """Package identifiers and remote URLs, to recognise one server listed twice."""
+        ids = {p.identifier for p in self.server.packages}
+        ids |= {
+            oci_reference(p.identifier, None)[0] for p in self.server.packages if p.registry_type == "oci"
+        }
+        return ids | {r.url.rstrip("/") for r in self.server.remotes}
+
+    def matches(self, words: Iterable[str]) -> bool:
+        """Every word is in the name, an alias, the title, the description or a package identifier."""
+        text = " ".join(
+            [self.name, *self.aliases, self.description, self.server.title or ""]
+            + [p.identifier for p in self.server.packages]
+        ).lower()
+        return all(word in text for word in words)
+
+    def rank(self, words: Iterable[str]) -> int:
+        """0: a word is the name or an alias; 1: the name starts with one; 2: matched elsewhere."""
+        names = (self.name, *self.aliases)
+        words = list(words)
+        if any(w in names for w in words):
+            return 0
+        return 1 if any(self.name.startswith(w) for w in words) else 2
+
+
+def short_name(registry_name: str, taken: Iterable[str] = ()) -> str:
+    """A fleet server name for a registry name: ``io.github.acme/weather-mcp`` -> ``weather-mcp``,
+    or ``acme-weather-mcp`` when that is ``taken``."""
+    taken = set(taken)
+    namespace, _, tail = registry_name.rpartition("/")
+    owner = namespace.rsplit(".", 1)[-1]
+    for candidate in (tail, f"{owner}-{tail}", registry_name):
+        name = re.sub(r"[^a-z0-9_-]+", "-", candidate.lower()).strip("-_")[:63].rstrip("-_")
+        if name and name not in taken:
+            return name
+    return "server"
 
 
 class Catalog:
-    """The built-in catalog first, then the registry at ``registry_url``."""
+    """The built-in catalog, then the MCP registry at ``registry_url`` (no request until one is needed)."""
 
     def __init__(
         self,
@@ -113,55 +113,76 @@ class Catalog:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.registry = RegistryClient(registry_url, timeout=timeout, transport=transport)
+        self.registry = RegistryClient(registry_url, timeout, transport)
         self.last_registry_error: str | None = None
-        self._builtin = [CatalogEntry(n, a, s, "builtin") for n, (a, s) in BUILTIN.items()]
+        self._builtin = [CatalogEntry(n, a, s, "builtin") for n, a, s in builtin_servers()]
         self._by_name = {name: e for e in self._builtin for name in (e.name, *e.aliases)}
 
     def builtin(self) -> list[CatalogEntry]:
+        """Every built-in entry."""
         return list(self._builtin)
 
     def names(self) -> list[str]:
+        """Every built-in name and alias."""
         return list(self._by_name)
 
+    def _registry_entry(self, server: ServerJson, taken: Iterable[str]) -> CatalogEntry:
+        return CatalogEntry(short_name(server.name, taken), (server.name,), server, "registry")
+
     async def resolve(self, name: str) -> CatalogEntry:
-        """A built-in name or alias, or a registry name (``io.github.owner/server``)."""
-        entry = self._by_name.get(name.lower())
+        """A built-in name or alias; else, for a registry name (``io.github.acme/weather``), the
+        registry's latest version. Raises :class:`UnknownServerError`, or :class:`RegistryError`
+        when the registry cannot be asked."""
+        entry = self._by_name.get(name.strip().lower())
         if entry is not None:
             return entry
         if "/" in name:
-            server = await self.registry.get_server(name)
+            server = await self.registry.get_server(name.strip())
             if server is not None:
-                return CatalogEntry(short_name(server.name), (server.name,), server, "registry")
+                return self._registry_entry(server, self._by_name)
+            where = f"the catalog or the MCP registry at {self.registry.base_url}"
+            raise UnknownServerError(name, self.names(), where=where)
         raise UnknownServerError(name, self.names(), where="the catalog")
 
     async def search(
         self, query: str, *, limit: int = 30, include_registry: bool = True
     ) -> list[CatalogEntry]:
-        """Built-in entries whose name, aliases, package or description match, then the registry's."""
+        """Entries whose name, aliases, description or package match every word of ``query``:
+        built-in ones first (exact names first), then the registry's, without duplicates.
+
+        An empty query lists the built-in catalog. When the registry cannot be reached the
+        built-in results still come back and ``last_registry_error`` says why.
+        """
         words = query.lower().split()
-
-        def matches(entry: CatalogEntry) -> bool:
-            package = entry.package()
-            text = " ".join(
-                [entry.name, *entry.aliases, entry.description, package.identifier if package else ""]
-            ).lower()
-            return all(w in text for w in words)
-
-        found = [e for e in self._builtin if matches(e)]
+        builtin = [e for e in self._builtin if e.matches(words)]
+        found = sorted(builtin, key=lambda e: e.rank(words))[: max(limit, 0)]
         self.last_registry_error = None
-        if include_registry and len(found) < limit:
-            known = {p.identifier for e in found if (p := e.package())}
+        if include_registry and words and len(found) < limit:
             try:
-                async for server in self.registry.iter_servers(query or None, max_items=limit * 2):
-                    entry = CatalogEntry(short_name(server.name), (server.name,), server, "registry")
-                    package = entry.package()
-                    if package is not None and package.identifier in known:
-                        continue  # the built-in entry already shows this package
-                    found.append(entry)
-                    if len(found) >= limit:
-                        break
+                found += await self._search_registry(words, limit - len(found), found)
             except RegistryError as exc:
                 self.last_registry_error = str(exc)
                 log.warning("%s", exc)
-        return found[:limit]
+        return found
+
+    async def _search_registry(
+        self, words: list[str], wanted: int, shown: list[CatalogEntry]
+    ) -> list[CatalogEntry]:
+        # The registry matches one substring of the name; the other words are checked here.
+        term = max(words, key=len)
+        known = set().union(*(e.identifiers() for e in shown)) | {e.server.name for e in shown}
+        taken = set(self._by_name) | {e.name for e in shown}
+        found: list[CatalogEntry] = []
+        servers = self.registry.iter_servers(term, page_size=MAX_PAGE_SIZE, max_items=max(100, wanted * 5))
+        async with aclosing(servers):
+            async for server in servers:
+                entry = self._registry_entry(server, taken)
+                ids = entry.identifiers() | {server.name}
+                if not entry.matches(words) or ids & known:
+                    continue  # a duplicate, or a built-in entry already shows this package
+                known |= ids
+                taken.add(entry.name)
+                found.append(entry)
+                if len(found) >= wanted:
+                    break
+        return found

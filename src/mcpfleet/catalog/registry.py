@@ -1,29 +1,57 @@
-"""A client of the official MCP Registry's HTTP API (``GET /v0/servers``, search, cursor paging)."""
+"""A client of the MCP Registry's HTTP API: the official registry, a mirror or a private one.
+
+    GET /v0.1/servers?search=weather&limit=100&version=latest&cursor=...
+        {"servers": [{"server": {...server.json...}, "_meta": {...}}],
+         "metadata": {"nextCursor": "...", "count": 100}}
+    GET /v0.1/servers/{url-encoded name}/versions/latest
+        {"server": {...}, "_meta": {...}}
+
+``/v0.1`` is the registry's stable API (``/v0`` may still change). Each call opens its own HTTP
+client and closes it before returning, so nothing is left open between calls.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
 
+from mcpfleet import __version__
 from mcpfleet.catalog.schema import ServerJson
 from mcpfleet.exceptions import RegistryError
 
-__all__ = ["DEFAULT_REGISTRY", "RegistryClient"]
+__all__ = ["API_PREFIX", "DEFAULT_REGISTRY", "RegistryClient", "ServerPage"]
 
+log = logging.getLogger("mcpfleet.catalog")
 DEFAULT_REGISTRY = "https://registry.modelcontextprotocol.io"
+API_PREFIX = "/v0.1"
+MAX_PAGE_SIZE = 100  # the official registry's cap
+_OFFICIAL = "io.modelcontextprotocol.registry/official"
+
+
+@dataclass(frozen=True)
+class ServerPage:
+    """One page of ``GET /servers``; ``next_cursor`` is None on the last page."""
+
+    servers: list[ServerJson]
+    next_cursor: str | None
 
 
 class RegistryClient:
-    """``base_url`` is the registry's root (the official one, a mirror, or a private registry)."""
+    """Reads the registry at ``base_url`` (its root, e.g. ``https://registry.modelcontextprotocol.io``).
+
+    Every failure is a :class:`RegistryError` that says what to do. ``transport`` replaces the
+    network (an ``httpx.AsyncBaseTransport``), e.g. to go through a proxy or in tests.
+    """
 
     def __init__(
         self,
         base_url: str = DEFAULT_REGISTRY,
-        *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -31,83 +59,120 @@ class RegistryClient:
         self.timeout = timeout
         self.transport = transport
 
-    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+    def _fix(self) -> str:
+        return (
+            "If you are offline, built-in catalog names still work (`mcpfleet search` lists them); "
+            "otherwise set `registry_url` in mcpfleet.yaml to a registry you can reach."
+        )
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """The JSON answer to ``GET path``, or None for 404."""
         try:
             async with httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout, transport=self.transport
+                base_url=self.base_url,
+                timeout=self.timeout,
+                transport=self.transport,
+                follow_redirects=True,
+                headers={"accept": "application/json", "user-agent": f"mcpfleet/{__version__}"},
             ) as http:
-                response = await http.get(path, params={k: v for k, v in params.items() if v is not None})
+                response = await http.get(path, params=params)
+        except httpx.TimeoutException:
+            raise RegistryError(
+                f"The MCP registry at {self.base_url} did not answer {path} within {self.timeout:g}s. "
+                + self._fix()
+            ) from None
         except httpx.HTTPError as exc:
             raise RegistryError(
-                f"The MCP registry at {self.base_url} could not be reached ({type(exc).__name__}: {exc}); "
-                "check the network, or set `registry_url` in mcpfleet.yaml to a reachable registry"
+                f"Cannot reach the MCP registry at {self.base_url} ({type(exc).__name__}: {exc}). "
+                + self._fix()
             ) from None
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
+            kind = "failed" if response.status_code >= 500 else "refused the request"
             raise RegistryError(
-                f"The MCP registry at {self.base_url} answered {path} with HTTP {response.status_code}: "
-                f"{response.text[:200]}"
+                f"The MCP registry at {self.base_url} {kind} with HTTP {response.status_code} on {path}: "
+                f"{response.text[:200].strip() or response.reason_phrase}. Try again later; " + self._fix()
             )
         try:
             return response.json()
         except ValueError:
             raise RegistryError(
-                f"The MCP registry at {self.base_url} answered {path} with something that is not JSON; "
-                "is `registry_url` the registry's root URL?"
+                f"The MCP registry at {self.base_url} answered {path} with something that is not JSON "
+                f"({response.text[:60]!r}). Is `registry_url` the registry's root URL?"
             ) from None
-
-    @staticmethod
-    def _servers(data: Any, where: str) -> list[ServerJson]:
-        if not isinstance(data, dict) or not isinstance(data.get("servers"), list):
-            raise RegistryError(f"The MCP registry's answer to {where} has no `servers` list")
-        servers = []
-        for item in data["servers"]:
-            raw = item.get("server", item) if isinstance(item, dict) else item
-            try:
-                servers.append(ServerJson.model_validate(raw))
-            except ValidationError:
-                continue  # one malformed entry must not hide the others
-        return servers
 
     async def list_servers(
         self, search: str | None = None, cursor: str | None = None, limit: int | None = None
-    ) -> tuple[list[ServerJson], str | None]:
-        """One page: the servers (latest versions) and the cursor of the next page, if any."""
-        data = await self._get(
-            "/v0/servers", {"search": search or None, "cursor": cursor, "limit": limit, "version": "latest"}
-        )
-        servers = self._servers(data, "/v0/servers")
-        metadata = data.get("metadata") or {}
-        next_cursor = metadata.get("nextCursor") or metadata.get("next_cursor")
-        return servers, str(next_cursor) if next_cursor else None
+    ) -> ServerPage:
+        """One page of servers (latest versions), optionally those whose name contains ``search``."""
+        params = {"version": "latest"}
+        if search:
+            params["search"] = search
+        if cursor:
+            params["cursor"] = cursor
+        if limit is not None:
+            params["limit"] = str(max(1, min(limit, MAX_PAGE_SIZE)))
+        path = f"{API_PREFIX}/servers"
+        data = await self._get(path, params)
+        if data is None:
+            raise RegistryError(
+                f"{self.base_url} has no {path} endpoint, so it is not an MCP registry (or not its root "
+                f"URL); set `registry_url` in mcpfleet.yaml to e.g. {DEFAULT_REGISTRY}."
+            )
+        if not isinstance(data, dict) or not isinstance(data.get("servers"), list):
+            raise RegistryError(
+                f"The MCP registry at {self.base_url} answered {path} without a `servers` list; "
+                "is `registry_url` an MCP registry?"
+            )
+        servers = [s for s in map(_server, data["servers"]) if s is not None]
+        metadata = data.get("metadata")
+        next_cursor = metadata.get("nextCursor") if isinstance(metadata, dict) else None
+        return ServerPage(servers, str(next_cursor) if next_cursor else None)
 
     async def iter_servers(
-        self, search: str | None = None, *, page_size: int = 100, max_items: int = 1000
-    ) -> AsyncIterator[ServerJson]:
-        """Every matching server across pages, at most ``max_items``."""
+        self, search: str | None = None, *, page_size: int = MAX_PAGE_SIZE, max_items: int = 500
+    ) -> AsyncGenerator[ServerJson, None]:
+        """Every matching server, page after page, at most ``max_items`` (a bound on a big registry)."""
         cursor: str | None = None
-        seen = 0
-        while True:
-            page, cursor = await self.list_servers(search, cursor, page_size)
-            for server in page:
+        seen_cursors: set[str] = set()
+        count = 0
+        while count < max_items:
+            page = await self.list_servers(search, cursor, min(page_size, max_items - count))
+            for server in page.servers[: max_items - count]:
                 yield server
-                seen += 1
-                if seen >= max_items:
-                    return
-            if not cursor or not page:
-                return
+                count += 1
+            cursor = page.next_cursor
+            if cursor is None or cursor in seen_cursors or not page.servers:
+                return  # the last page, or a registry that loops
+            seen_cursors.add(cursor)
 
     async def get_server(self, name: str) -> ServerJson | None:
-        """The latest version of the server named ``name`` (``io.github.owner/repo``), or None."""
-        data = await self._get(f"/v0/servers/{quote(name, safe='')}/versions/latest", {})
-        if data is not None:
-            raw = data.get("server", data) if isinstance(data, dict) else data
-            try:
-                return ServerJson.model_validate(raw)
-            except ValidationError as exc:
-                raise RegistryError(f"The MCP registry's entry for {name} is malformed: {exc}") from None
-        async for server in self.iter_servers(name, max_items=200):
-            if server.name == name:
-                return server
+        """The latest version of the server called ``name`` (``io.github.acme/weather``), or None."""
+        data = await self._get(f"{API_PREFIX}/servers/{quote(name, safe='')}/versions/latest")
+        if data is None:
+            return None
+        server = _server(data)
+        if server is None:
+            raise RegistryError(
+                f"The MCP registry at {self.base_url} describes {name} in a form mcpfleet cannot read "
+                "(not a server.json); report it to the server's publisher."
+            )
+        return server
+
+
+def _server(item: Any) -> ServerJson | None:
+    """A server.json from one item of an answer (``{"server": ..., "_meta": ...}``); None for a
+    deleted or unreadable one, so one bad entry does not hide the others."""
+    if not isinstance(item, dict):
+        return None
+    meta = item.get("_meta")
+    official = meta.get(_OFFICIAL) if isinstance(meta, dict) else None
+    if isinstance(official, dict) and official.get("status") == "deleted":
+        return None
+    raw = item.get("server", item)
+    try:
+        return ServerJson.model_validate(raw)
+    except ValidationError as exc:
+        log.debug("skipping a registry entry that is not a server.json: %s", exc)
         return None
