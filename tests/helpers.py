@@ -6,8 +6,14 @@ small servers of our own live in tests/servers/*.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -52,3 +58,40 @@ def free_port() -> int:
 
 def fleet(home: Path, **servers: ServerSpec) -> FleetConfig:
     return FleetConfig(home=str(home), servers=servers)
+
+
+async def wait_port(port: int, within: float = 20.0) -> None:
+    for _ in range(int(within / 0.1)):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@dataclass
+class HttpServer:
+    """One of our own servers over streamable HTTP on loopback, in its own process group."""
+
+    url: str
+    process: asyncio.subprocess.Process
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+
+@contextlib.asynccontextmanager
+async def serve_http(script: str, *args: str, port: int | None = None) -> AsyncIterator[HttpServer]:
+    """Run ``tests/servers/<script> <args>`` with ``{port}`` in args replaced by a free port."""
+    port = port or free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(SERVERS / script), *(a.replace("{port}", str(port)) for a in args),
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    server = HttpServer(f"http://127.0.0.1:{port}/mcp", process)
+    try:
+        await wait_port(port)
+        yield server
+    finally:
+        server.kill(signal.SIGTERM)
+        await process.wait()

@@ -163,6 +163,18 @@ class ServerSpec(_Model):
     startup_timeout: float = Field(30.0, gt=0, description="seconds to start and complete the handshake")
     request_timeout: float = Field(60.0, gt=0)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    balancing: Literal["round_robin", "least_connections", "random", "weighted", "session_hash"] = Field(
+        "round_robin", description="how calls are spread over the server's instances"
+    )
+    backups: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(
+        default_factory=list,
+        description="MCP URLs that take the server's calls while it has no instance that can",
+    )
+    retry_tools: list[str] = Field(
+        default_factory=list,
+        description="tools safe to repeat on another instance if one fails mid-call, beyond those "
+        "the server annotates readOnlyHint or idempotentHint",
+    )
     description: str = ""
 
     @field_validator("env", "headers")
@@ -209,6 +221,9 @@ class FleetConfig(_Model):
     registry_url: str = Field("https://registry.modelcontextprotocol.io", pattern=r"^https?://")
     servers: dict[ServerName, ServerSpec] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    health_check_interval: float = Field(
+        10.0, gt=0, description="seconds between health probes of every instance and backup"
+    )
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

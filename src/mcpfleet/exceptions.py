@@ -17,7 +17,8 @@ Each message says what happened and what to do about it.
     │   ├── HandshakeTimeoutError .... it started but never completed the MCP handshake
     │   ├── ProtocolError ............ it wrote something that is not MCP (garbage on stdout)
     │   ├── ConnectionClosedError .... the connection died while a request was in flight
-    │   ├── ServerUnavailableError ... no instance is ready (stopped, failed, gave up restarting)
+    │   │   └── CallInterruptedError . ... and the call was not safe to repeat elsewhere
+    │   ├── ServerUnavailableError ... no instance can take it (stopped, failed, maintenance); not sent
     │   └── RequestTimeoutError ...... a request got no answer in time
     └── ToolCallError ................ the server answered a request with a JSON-RPC error
 """
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "CallInterruptedError",
     "CatalogError",
     "ConfigError",
     "ConnectionClosedError",
@@ -150,7 +152,11 @@ class ConnectionClosedError(ServerError):
 
 
 class ServerUnavailableError(ServerError):
-    """No instance of the server is ready to take a call."""
+    """No instance of the server is ready to take a call; a request that raises it was not sent."""
+
+
+class CallInterruptedError(ConnectionClosedError):
+    """An instance failed mid-call and the call was not safe to repeat: it may or may not have run."""
 
 
 class RequestTimeoutError(ServerError):

@@ -8,28 +8,30 @@
     instance = lb.get_instance("filesystem")
     result = await instance.execute("list_directory", {"path": "/"})
 
-Targets are either addresses of MCP servers over streamable HTTP (``host:port`` means
+Targets are addresses of MCP servers over streamable HTTP (``host:port`` means
 ``http://host:port/mcp``) or local :class:`~mcpfleet.runtime.Instance` objects, which is how the
 manager balances its own child processes. Targets that are unhealthy, draining or in
-maintenance receive no new calls; ``redirect_traffic`` sends a server's calls to other targets
-(its backups) until ``restore_traffic``.
+maintenance receive no new calls. A server may have backups (used only while none of its own
+targets can take a call) and may be redirected to other servers or addresses until
+``restore_traffic``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from mcpfleet.exceptions import ServerUnavailableError, UnknownServerError
 
-__all__ = ["Backend", "LoadBalancer", "Strategy", "Target"]
+__all__ = ["Backend", "LoadBalancer", "RemoteBackend", "Strategy", "Target", "mcp_url"]
 
 log = logging.getLogger("mcpfleet.loadbalancer")
 
@@ -39,70 +41,80 @@ class Strategy(StrEnum):
     LEAST_CONNECTIONS = "least_connections"
     RANDOM = "random"
     WEIGHTED = "weighted"
-    SESSION_HASH = "session_hash"
+    SESSION_HASH = "session_hash"  # a session keeps its instance while that instance can take calls
 
 
 class Backend(Protocol):
-    """What the balancer calls: a local instance or a remote session."""
-
-    @property
-    def in_flight(self) -> int: ...
+    """What the balancer calls: a local instance or a remote server."""
 
     def accepting(self) -> bool: ...
 
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], *, timeout: float | None = None
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]: ...
 
     async def health_check(self, timeout: float = 5.0) -> bool: ...
 
 
-def _url(address: str) -> str:
-    if "://" in address:
-        return address
-    return f"http://{address}/mcp"
+def mcp_url(address: str) -> str:
+    """``host:port`` -> ``http://host:port/mcp``; URLs stay as they are."""
+    return address if "://" in address else f"http://{address}/mcp"
 
 
-class _RemoteBackend:
-    """An MCP server over streamable HTTP, connected on first use."""
+class RemoteBackend:
+    """An MCP server over streamable HTTP. Sessions come from ``pool`` if given, else one is kept."""
 
-    def __init__(self, server: str, url: str) -> None:
+    def __init__(
+        self,
+        server: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        pool: Any = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.server = server
         self.url = url
+        self.headers = dict(headers or {})
+        self.pool = pool
+        self.timeout = timeout
         self._session: Any = None
         self._lock = asyncio.Lock()
-        self._calls = 0
-
-    @property
-    def in_flight(self) -> int:
-        return self._calls
 
     def accepting(self) -> bool:
         return True
 
-    async def _connected(self) -> Any:
-        async with self._lock:
-            if self._session is None or self._session.closed:
-                from mcpfleet.protocol import ClientSession
+    async def connect(self) -> Any:
+        """A new session with the server, handshake done (what the pool calls to create one)."""
+        from mcpfleet.protocol import ClientSession
 
-                self._session = await ClientSession.over_http(self.url, server=self.server)
-            return self._session
+        return await ClientSession.over_http(
+            self.url, server=self.server, headers=self.headers, timeout=self.timeout
+        )
 
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], *, timeout: float | None = None
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Any]:
+        """A session to use for one request: leased from the pool, or the one kept here."""
+        if self.pool is not None:
+            async with self.pool.connection(self.url, self.connect) as session:
+                yield session
+        else:
+            async with self._lock:
+                if self._session is None or self._session.closed:
+                    self._session = await self.connect()
+            yield self._session
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        session = await self._connected()
-        self._calls += 1
-        try:
-            result: dict[str, Any] = await session.call_tool(name, arguments, timeout=timeout)
+        async with self.session() as session:
+            result: dict[str, Any] = await session.request(method, params, timeout=timeout)
             return result
-        finally:
-            self._calls -= 1
 
     async def health_check(self, timeout: float = 5.0) -> bool:
         try:
-            session = await asyncio.wait_for(self._connected(), timeout)
-            await session.ping(timeout=timeout)
+            async with asyncio.timeout(timeout), self.session() as session:
+                await session.ping(timeout=timeout)
         except Exception:  # any failure to connect or answer is "unhealthy"; the reason is logged
             log.info("health check of %s failed", self.url, exc_info=True)
             return False
@@ -111,9 +123,10 @@ class _RemoteBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.aclose()
+            self._session = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Target:
     """One instance behind the balancer. ``execute(tool, params)`` calls it."""
 
@@ -126,58 +139,132 @@ class Target:
     draining: bool = False
     maintenance: bool = False
     calls: int = field(default=0)
+    active: int = field(default=0)  # calls in flight through this target
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def available(self) -> bool:
         return self.healthy and not self.draining and not self.maintenance and self.backend.accepting()
 
-    async def execute(
-        self, tool: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    def why_not(self) -> str:
+        if self.maintenance:
+            return "maintenance"
+        if self.draining:
+            return "draining"
+        if not self.healthy:
+            return "unhealthy"
+        return "not ready" if not self.backend.accepting() else "available"
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
         self.calls += 1
-        return await self.backend.call_tool(tool, dict(params or {}), timeout=timeout)
+        self.active += 1
+        self._idle.clear()
+        try:
+            return await self.backend.call(method, params or {}, timeout=timeout)
+        finally:
+            self.active -= 1
+            if not self.active:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in flight through this target."""
+        if self.active:
+            await self._idle.wait()
+
+    async def execute(
+        self, tool: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Call a tool on this instance and return its ``CallToolResult``."""
+        return await self.request(
+            "tools/call", {"name": tool, "arguments": dict(params or {})}, timeout=timeout
+        )
 
 
 class LoadBalancer:
-    """Spreads a server's calls over its targets by ``strategy``."""
+    """Spreads each server's calls over its targets by ``strategy`` (per server if set)."""
 
     def __init__(
         self,
-        strategy: Strategy = Strategy.ROUND_ROBIN,
+        strategy: Strategy | str = Strategy.ROUND_ROBIN,
         health_check_interval: float = 10.0,
         *,
         seed: int | None = None,
     ) -> None:
+        if health_check_interval <= 0:
+            raise ValueError(f"health_check_interval must be positive, got {health_check_interval}")
         self.strategy = Strategy(strategy)
         self.health_check_interval = health_check_interval
         self._targets: dict[str, dict[str, Target]] = {}
+        self._strategies: dict[str, Strategy] = {}
         self._counters: dict[str, itertools.count[int]] = {}
         self._redirects: dict[str, list[str]] = {}
+        self._backups: dict[str, str] = {}
+        self._modes: dict[str, str] = {}
         self._random = random.Random(seed)
         self._health_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ membership
 
     def add_instance(
-        self, server: str, instance_id: str, address: str | Backend, *, weight: int = 1
+        self,
+        server: str,
+        instance_id: str,
+        address: str | Backend,
+        *,
+        weight: int = 1,
+        headers: Mapping[str, str] | None = None,
+        pool: Any = None,
     ) -> Target:
         """Add (or replace) a target: an address (``host:port`` or URL) or a backend object."""
         if weight < 1:
             raise ValueError(f"weight must be at least 1, got {weight}")
         if isinstance(address, str):
-            target = Target(server, instance_id, _url(address), _RemoteBackend(server, _url(address)), weight)
+            url = mcp_url(address)
+            backend: Backend = RemoteBackend(server, url, headers=headers, pool=pool)
+            target = Target(server, instance_id, url, backend, weight)
         else:
             target = Target(server, instance_id, getattr(address, "url", None), address, weight)
         self._targets.setdefault(server, {})[instance_id] = target
         return target
 
     def remove_instance(self, server: str, instance_id: str) -> Target | None:
-        return self._targets.get(server, {}).pop(instance_id, None)
+        targets = self._targets.get(server, {})
+        target = targets.pop(instance_id, None)
+        if not targets:
+            self._targets.pop(server, None)
+        return target
 
     def targets(self, server: str) -> list[Target]:
         return list(self._targets.get(server, {}).values())
 
     def servers(self) -> list[str]:
-        return list(self._targets)
+        return [s for s in self._targets if "@" not in s]
+
+    def set_strategy(self, server: str, strategy: Strategy | str) -> None:
+        self._strategies[server] = Strategy(strategy)
+
+    async def set_backups(
+        self,
+        server: str,
+        addresses: Sequence[str],
+        *,
+        headers: Mapping[str, str] | None = None,
+        pool: Any = None,
+    ) -> list[Target]:
+        """Addresses that take ``server``'s calls while none of its own targets can."""
+        group = f"{server}@backup"
+        await self._drop(group)
+        targets = [self.add_instance(group, mcp_url(a), a, headers=headers, pool=pool) for a in addresses]
+        if targets:
+            self._backups[server] = group
+        else:
+            self._backups.pop(server, None)
+        return targets
+
+    def backups(self, server: str) -> list[Target]:
+        group = self._backups.get(server)
+        return self.targets(group) if group else []
 
     def set_state(
         self,
@@ -202,56 +289,113 @@ class LoadBalancer:
         if maintenance is not None:
             target.maintenance = maintenance
 
+    def set_mode(self, server: str, mode: str | None) -> None:
+        """Take a whole server out of rotation (``"draining"``, ``"maintenance"``) or back (``None``).
+
+        Unlike a target's own flags this also covers instances that start later.
+        """
+        if mode is None:
+            self._modes.pop(server, None)
+        elif mode in ("draining", "maintenance"):
+            self._modes[server] = mode
+        else:
+            raise ValueError(f"mode must be 'draining', 'maintenance' or None, got {mode!r}")
+
+    def mode(self, server: str) -> str | None:
+        return self._modes.get(server)
+
+    def in_flight(self, server: str) -> int:
+        return sum(t.active for t in self.targets(server))
+
+    async def wait_idle(self, server: str, timeout: float) -> int:
+        """Wait up to ``timeout`` for the server's calls in flight to end; returns how many remain."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for target in self.targets(server):
+                    await target.wait_idle()
+        return self.in_flight(server)
+
     # ------------------------------------------------------------------ traffic
 
     async def redirect_traffic(self, server: str, to: str | Sequence[str]) -> None:
-        """Send ``server``'s calls to other servers' targets (e.g. its backups) until restored."""
-        to_list = [to] if isinstance(to, str) else list(to)
-        for other in to_list:
-            if other not in self._targets:
-                if "://" in other or ":" in other:  # an address: add it as a backup target
-                    self.add_instance(f"{server}@backup", other, other)
-                    to_list[to_list.index(other)] = f"{server}@backup"
-                else:
-                    raise UnknownServerError(other, self.servers(), where="the load balancer")
-        self._redirects[server] = list(dict.fromkeys(to_list))
+        """Send ``server``'s calls to other servers or addresses (e.g. its backups) until restored."""
+        groups: list[str] = []
+        for other in [to] if isinstance(to, str) else list(to):
+            if other in self._targets:
+                groups.append(other)
+            elif "://" in other or ":" in other:  # an address: it becomes a target of its own
+                await self._drop(f"{server}@redirect")
+                self.add_instance(f"{server}@redirect", mcp_url(other), other)
+                groups.append(f"{server}@redirect")
+            else:
+                raise UnknownServerError(other, self.servers(), where="the load balancer")
+        self._redirects[server] = list(dict.fromkeys(groups))
 
     async def restore_traffic(self, server: str) -> None:
+        """Undo ``redirect_traffic``: the server's own targets take its calls again."""
         self._redirects.pop(server, None)
+        await self._drop(f"{server}@redirect")
+
+    async def _drop(self, group: str) -> None:
+        """Forget a group of targets, closing the connections of remote ones."""
+        for target in self._targets.pop(group, {}).values():
+            if isinstance(target.backend, RemoteBackend):
+                await target.backend.aclose()
 
     def get_instance(
         self, server: str, *, session_key: str | None = None, exclude: Iterable[str] = ()
     ) -> Target:
-        """The target for the next call; raises :class:`ServerUnavailableError` if none can take it."""
-        pool_names = self._redirects.get(server, [server])
+        """The target for the next call; raises :class:`ServerUnavailableError` if none can take it.
+
+        Order: a redirect if one is set; else the server's own available targets (none while the
+        server is draining or in maintenance); else its backups.
+        """
         excluded = set(exclude)
-        candidates = [
+        redirect = self._redirects.get(server)
+        groups = redirect if redirect is not None else [server]
+        if redirect is not None or server not in self._modes:
+            candidates = self._candidates(groups, excluded)
+            if candidates:
+                return self._pick(server, candidates, session_key)
+        if redirect is None and server in self._backups:
+            candidates = self._candidates([self._backups[server]], excluded)
+            if candidates:
+                return self._pick(server, candidates, session_key)
+        raise self._unavailable(server, groups, excluded)
+
+    def _candidates(self, groups: Iterable[str], excluded: set[str]) -> list[Target]:
+        return [
             t
-            for name in pool_names
-            for t in self._targets.get(name, {}).values()
+            for g in groups
+            for t in self._targets.get(g, {}).values()
             if t.available() and t.id not in excluded
         ]
-        if not candidates:
-            if not any(name in self._targets for name in pool_names):
-                raise UnknownServerError(server, self.servers(), where="the load balancer")
-            states = ", ".join(f"{t.id}: {self._why(t)}" for name in pool_names for t in self.targets(name))
-            raise ServerUnavailableError(
-                server, f"no instance can take calls ({states or 'none registered'})"
-            )
-        return self._pick(server, candidates, session_key)
 
-    @staticmethod
-    def _why(target: Target) -> str:
-        if target.maintenance:
-            return "maintenance"
-        if target.draining:
-            return "draining"
-        if not target.healthy:
-            return "unhealthy"
-        return "not accepting"
+    def _unavailable(self, server: str, groups: list[str], excluded: set[str]) -> Exception:
+        mode = self._modes.get(server)
+        if mode == "maintenance":
+            return ServerUnavailableError(
+                server,
+                "is in maintenance mode and has no backup that can take calls; calls resume when "
+                "maintenance ends (set_maintenance_mode(server, False), or `mcpfleet maintenance "
+                f"{server} off`)",
+            )
+        if mode == "draining":
+            return ServerUnavailableError(
+                server,
+                "is draining (taking no new calls) and has no backup that can take calls; "
+                "end it with set_maintenance_mode(server, False)",
+            )
+        known = [
+            t for g in [*groups, self._backups.get(server, "")] for t in self._targets.get(g, {}).values()
+        ]
+        if not known:
+            return UnknownServerError(server, self.servers(), where="the load balancer")
+        states = ", ".join(f"{t.id}: {'already tried' if t.id in excluded else t.why_not()}" for t in known)
+        return ServerUnavailableError(server, f"no instance can take calls ({states})")
 
     def _pick(self, server: str, candidates: list[Target], session_key: str | None) -> Target:
-        strategy = self.strategy
+        strategy = self._strategies.get(server, self.strategy)
         if strategy is Strategy.SESSION_HASH and session_key is not None:
             # Rendezvous hashing: a session keeps its target while that target stays available.
             return max(
@@ -259,7 +403,7 @@ class LoadBalancer:
                 key=lambda t: hashlib.blake2b(f"{session_key}/{t.id}".encode(), digest_size=8).digest(),
             )
         if strategy is Strategy.LEAST_CONNECTIONS:
-            return min(candidates, key=lambda t: (t.backend.in_flight, t.calls))
+            return min(candidates, key=lambda t: (t.active, t.calls))
         if strategy is Strategy.RANDOM:
             return self._random.choice(candidates)
         if strategy is Strategy.WEIGHTED:
@@ -269,10 +413,10 @@ class LoadBalancer:
 
     # ------------------------------------------------------------------ health
 
-    async def check_health(self) -> dict[str, dict[str, bool]]:
-        """Probe every target once; unhealthy ones stop receiving calls until they pass again."""
-        targets = [t for per in self._targets.values() for t in per.values()]
-        results = await asyncio.gather(*(t.backend.health_check() for t in targets))
+    async def check_health(self, timeout: float = 5.0) -> dict[str, dict[str, bool]]:
+        """Probe every target once; unhealthy ones take no calls until they pass again."""
+        targets = [t for per in self._targets.values() for t in per.values() if t.backend.accepting()]
+        results = await asyncio.gather(*(t.backend.health_check(timeout) for t in targets))
         report: dict[str, dict[str, bool]] = {}
         for target, ok in zip(targets, results, strict=True):
             if ok != target.healthy:
@@ -288,15 +432,16 @@ class LoadBalancer:
 
     async def _health_loop(self) -> None:
         while True:
-            await self.check_health()
             await asyncio.sleep(self.health_check_interval)
+            try:
+                await self.check_health(timeout=min(5.0, self.health_check_interval))
+            except Exception:  # the loop must outlive one bad round
+                log.exception("health check round failed")
 
     async def aclose(self) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)
             self._health_task = None
-        for per in self._targets.values():
-            for target in per.values():
-                if isinstance(target.backend, _RemoteBackend):
-                    await target.backend.aclose()
+        for group in list(self._targets):
+            await self._drop(group)

@@ -14,7 +14,6 @@ first ``execute_tool`` on a server that is not running yet).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,8 +23,11 @@ from typing import Any
 
 from mcpfleet.catalog import Catalog
 from mcpfleet.clock import Clock
-from mcpfleet.config import FleetConfig, ServerSpec, dump_config, load_config
+from mcpfleet.config import FleetConfig, RemotePackage, ServerSpec, dump_config, load_config
 from mcpfleet.exceptions import (
+    CallInterruptedError,
+    ConfigError,
+    ConnectionClosedError,
     FleetError,
     InstallError,
     MissingEnvError,
@@ -42,6 +44,7 @@ from mcpfleet.install import (
     install_many,
     installer_for,
 )
+from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
 from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
 from mcpfleet.settings import Settings
@@ -76,6 +79,11 @@ class MCPManager:
     file named by ``MCPFLEET_CONFIG`` (default ``./mcpfleet.yaml``) if it exists, else an
     empty fleet. ``home`` overrides the config's fleet home. With ``auto_install=True`` the
     first call to a configured but not installed server installs it, within ``install_timeout``.
+
+    Calls go through ``load_balancer`` (one is made if not given): it spreads them over a
+    server's instances, skips instances that are failed, unhealthy, draining or in maintenance,
+    and falls back to the server's backup URLs. Remote sessions come from ``connection_pool``
+    (a :class:`~mcpfleet.pooling.ConnectionPool`) when one is given.
     """
 
     def __init__(
@@ -84,6 +92,7 @@ class MCPManager:
         *,
         home: str | Path | None = None,
         connection_pool: Any = None,
+        load_balancer: LoadBalancer | None = None,
         catalog: Catalog | None = None,
         auto_install: bool = False,
         install_timeout: float = 120.0,
@@ -104,13 +113,16 @@ class MCPManager:
         self.home = FleetHome.at(self.config.home_path())
         self.catalog = catalog or Catalog(self.config.registry_url)
         self.connection_pool = connection_pool
+        self.load_balancer = load_balancer or LoadBalancer(
+            health_check_interval=self.config.health_check_interval
+        )
         self.auto_install = auto_install
         self.install_timeout = install_timeout
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._supervisors: dict[str, Supervisor] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._round_robin: dict[str, itertools.count[int]] = {}
+        self._safe_tools: dict[str, dict[str, bool]] = {}  # server -> tool -> safe to repeat
         self._lock_file: InstallLock | None = None
         self._listeners: list[Listener] = []
 
@@ -126,6 +138,7 @@ class MCPManager:
         """Stop every running server; no child process is left behind."""
         supervisors = list(self._supervisors.values())
         self._supervisors.clear()
+        await self.load_balancer.aclose()
         await asyncio.gather(*(s.stop() for s in supervisors), return_exceptions=True)
 
     # ----------------------------------------------------------------- events
@@ -352,6 +365,8 @@ class MCPManager:
                 del self._supervisors[server]
                 await supervisor.stop()
                 raise
+            await self._route(server, spec, supervisor)
+            await self.load_balancer.start()
             self._emit(server, "mcpfleet/started")
             return supervisor.instances
 
@@ -377,6 +392,9 @@ class MCPManager:
         self.spec(server)
         supervisor = self._supervisors.pop(server, None)
         if supervisor is not None:
+            for instance in supervisor.instances:
+                self.load_balancer.remove_instance(server, instance.id)
+            await self.load_balancer.set_backups(server, [])
             await supervisor.stop()
             self._emit(server, "mcpfleet/stopped")
 
@@ -408,42 +426,266 @@ class MCPManager:
         )
         return any(r is True for r in results)
 
-    # ----------------------------------------------------------------- calls
+    # ----------------------------------------------------------------- routing
 
-    async def _instance(self, server: str) -> Instance:
-        self.spec(server)
+    async def _route(self, server: str, spec: ServerSpec, supervisor: Supervisor) -> None:
+        """Put a server's instances and backups behind the load balancer."""
+        lb = self.load_balancer
+        lb.set_strategy(server, spec.balancing)
+        for instance in supervisor.instances:
+            if instance.id not in {t.id for t in lb.targets(server)}:
+                lb.add_instance(server, instance.id, instance)
+        headers = self._headers(server, spec)
+        await lb.set_backups(server, spec.backups, headers=headers, pool=self.connection_pool)
+
+    def _headers(self, server: str, spec: ServerSpec) -> dict[str, str]:
+        return resolve_all(spec.headers, self._variables(server), where=f"servers.{server}.headers")
+
+    async def _routed(
+        self,
+        server: str,
+        method: str,
+        params: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        session_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one request to the instance the balancer picks, failing over where that is safe.
+
+        A request that never reached an instance (it had just died) goes to the next one. A
+        request cut off mid-flight is repeated once elsewhere only if it is safe to repeat;
+        otherwise :class:`CallInterruptedError` says it may or may not have run.
+        """
+        spec = self.spec(server)
         if server not in self._supervisors:
             await self.start_server(server)
-        ready = self._supervisors[server].ready_instances()
-        if not ready:
-            supervisor = self._supervisors[server]
-            reason = supervisor.failed_reason or "no instance is ready (starting or restarting)"
-            raise ServerUnavailableError(server, reason)
-        counter = self._round_robin.setdefault(server, itertools.count())
-        return ready[next(counter) % len(ready)]
+        tried: list[str] = []
+        repeated = False
+        while True:
+            target = self.load_balancer.get_instance(server, session_key=session_key, exclude=tried)
+            try:
+                result = await target.request(method, params, timeout=timeout)
+            except ServerUnavailableError:
+                tried.append(target.id)  # not sent: any other instance may take it
+                continue
+            except ConnectionClosedError as exc:
+                tried.append(target.id)
+                if not repeated and await self._safe_to_repeat(server, spec, method, params, tried):
+                    log.warning(
+                        "%s: %s failed mid-call on %s; repeating it elsewhere", server, method, target.id
+                    )
+                    repeated = True
+                    continue
+                what = f"tool {params.get('name')!r}" if method == "tools/call" else method
+                raise CallInterruptedError(
+                    server,
+                    f"{what} was cut off when {target.id} failed ({exc}); it may or may not have run, "
+                    "so it was not repeated"
+                    + (
+                        ""
+                        if repeated
+                        else f". To let mcpfleet repeat it on another instance, the server must annotate "
+                        f"the tool readOnlyHint or idempotentHint, or list it in servers.{server}.retry_tools"
+                    ),
+                ) from None
+            if method == "tools/list":
+                self._learn_tools(server, result.get("tools") or [], first_page="cursor" not in params)
+            return result
+
+    def _learn_tools(self, server: str, tools: list[dict[str, Any]], *, first_page: bool) -> None:
+        known = {} if first_page else self._safe_tools.get(server, {})
+        for tool in tools:
+            hints = tool.get("annotations") or {}
+            known[str(tool.get("name"))] = bool(hints.get("readOnlyHint") or hints.get("idempotentHint"))
+        self._safe_tools[server] = known
+
+    async def _safe_to_repeat(
+        self, server: str, spec: ServerSpec, method: str, params: dict[str, Any], tried: list[str]
+    ) -> bool:
+        if method != "tools/call":
+            return True  # lists, reads, prompts, completions and pings change nothing
+        name = str(params.get("name"))
+        if name in spec.retry_tools:
+            return True
+        if name not in self._safe_tools.get(server, {}):
+            # Never listed through us: ask another instance what the tool says of itself.
+            try:
+                target = self.load_balancer.get_instance(server, exclude=tried)
+                tools: list[dict[str, Any]] = []
+                cursor: str | None = None
+                for _ in range(20):
+                    page = await target.request(
+                        "tools/list", {"cursor": cursor} if cursor else {}, timeout=5.0
+                    )
+                    tools += page.get("tools") or []
+                    cursor = page.get("nextCursor")
+                    if not cursor:
+                        break
+                self._learn_tools(server, tools, first_page=True)
+            except FleetError:
+                return False
+        return self._safe_tools.get(server, {}).get(name, False)
+
+    # ----------------------------------------------------------------- calls
 
     async def execute_tool(
-        self, server: str, tool: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        server: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        session_key: str | None = None,
     ) -> dict[str, Any]:
-        """Call a tool and return the MCP ``CallToolResult`` (``content``, ``isError``, ...)."""
-        instance = await self._instance(server)
-        return await instance.call_tool(tool, dict(params or {}), timeout=timeout)
+        """Call a tool and return the MCP ``CallToolResult`` (``content``, ``isError``, ...).
+
+        ``session_key`` keeps one client's calls on one instance under the ``session_hash`` strategy.
+        """
+        return await self._routed(
+            server,
+            "tools/call",
+            {"name": tool, "arguments": dict(params or {})},
+            timeout=timeout,
+            session_key=session_key,
+        )
 
     async def request(
-        self, server: str, method: str, params: Mapping[str, Any] | None = None
+        self,
+        server: str,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        session_key: str | None = None,
     ) -> dict[str, Any]:
         """Any MCP request to one instance of a server (``resources/read``, ``prompts/get``, ...)."""
-        instance = await self._instance(server)
-        return await instance.call(method, dict(params or {}))
+        return await self._routed(
+            server, method, dict(params or {}), timeout=timeout, session_key=session_key
+        )
 
     async def list_tools(self, server: str | None = None) -> list[ToolInfo]:
         """Tools of one server, or of every running server when ``server`` is None."""
         names: Iterable[str] = [server] if server is not None else self.running_servers()
         tools: list[ToolInfo] = []
         for name in names:
-            instance = await self._instance(name)
-            tools += [ToolInfo(name, t) for t in await instance.list_tools()]
+            cursor: str | None = None
+            for _ in range(1000):  # a server that pages forever is not followed forever
+                page = await self.request(name, "tools/list", {"cursor": cursor} if cursor else {})
+                tools += [ToolInfo(name, t) for t in page.get("tools") or []]
+                cursor = page.get("nextCursor")
+                if not cursor:
+                    break
         return tools
+
+    # ----------------------------------------------------------------- maintenance
+
+    async def drain_connections(self, server: str, timeout: float = 30.0) -> int:
+        """Stop new calls to the server's instances and wait up to ``timeout`` for calls in flight.
+
+        New calls go to its backups if it has any, else fail with a clear "draining" error, until
+        ``set_maintenance_mode(server, False)``. Returns how many calls were still in flight at the
+        timeout (0: drained cleanly). Nothing in flight is cut.
+        """
+        self.spec(server)
+        lb = self.load_balancer
+        if lb.mode(server) != "maintenance":
+            lb.set_mode(server, "draining")
+        self._emit(server, "mcpfleet/draining", {"in_flight": lb.in_flight(server)})
+        left = await lb.wait_idle(server, timeout)
+        if left:
+            log.warning("%s: %d call(s) still in flight after draining for %gs", server, left, timeout)
+        return left
+
+    async def set_maintenance_mode(self, server: str, enabled: bool) -> None:
+        """In maintenance a server takes no calls (they go to its backups, if any).
+
+        Leaving maintenance checks health first: a running server that does not answer stays in
+        maintenance and :class:`ServerUnavailableError` says so.
+        """
+        self.spec(server)
+        if enabled:
+            self.load_balancer.set_mode(server, "maintenance")
+        else:
+            if server in self._supervisors and not await self.health_check(server):
+                raise ServerUnavailableError(
+                    server,
+                    "failed its health check, so it stays in maintenance; see `mcpfleet logs "
+                    f"{server}`, fix it or restart it, then try again",
+                )
+            self.load_balancer.set_mode(server, None)
+        self._emit(server, "mcpfleet/maintenance", {"enabled": enabled})
+
+    def maintenance_mode(self, server: str) -> str | None:
+        """``"maintenance"``, ``"draining"`` or ``None`` (taking calls)."""
+        self.spec(server)
+        return self.load_balancer.mode(server)
+
+    # ----------------------------------------------------------------- failover
+
+    async def configure_failover(
+        self, server: str, primary_url: str | None, backup_urls: Sequence[str]
+    ) -> None:
+        """Give a server backup MCP URLs that take its calls while none of its instances can.
+
+        For a remote server ``primary_url`` is its own URL (a server not yet in the fleet is added
+        as a remote server at that URL); a local server's primary is its own processes, so pass
+        ``None``. The change is saved in the server's config.
+        """
+        urls = [primary_url, *backup_urls] if primary_url is not None else list(backup_urls)
+        bad = [u for u in urls if not isinstance(u, str) or not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ConfigError(f"failover for {server}: not MCP URLs: {bad}; use http(s)://host:port/mcp")
+        spec = self.config.servers.get(server)
+        if spec is None:
+            if primary_url is None:
+                raise UnknownServerError(server, self.list_servers())
+            spec = ServerSpec(package=RemotePackage(url=primary_url))
+        elif primary_url is not None:
+            if spec.package.type != "remote":
+                raise ConfigError(
+                    f"{server} runs locally ({spec.package.type}), so it has no primary URL; "
+                    "pass primary_url=None and only backup URLs"
+                )
+            spec = spec.model_copy(update={"package": RemotePackage(url=primary_url)})
+        await self.apply_config(server, spec.model_copy(update={"backups": list(backup_urls)}))
+        if server in self._supervisors:
+            await self._route(server, self.spec(server), self._supervisors[server])
+
+    async def switch_server_url(self, server: str, url: str) -> None:
+        """Send a server's calls to ``url`` after checking it answers.
+
+        A remote server is reconnected to the new URL (saved in its config; the old URL becomes a
+        backup if the new one was). A local server's calls are redirected to ``url`` until
+        :meth:`restore_traffic`. Raises :class:`ServerUnavailableError` if ``url`` does not answer.
+        """
+        spec = self.spec(server)
+        probe = RemoteBackend(server, url, headers=self._headers(server, spec), timeout=spec.startup_timeout)
+        try:
+            ok = await probe.health_check(timeout=spec.startup_timeout)
+        finally:
+            await probe.aclose()
+        if not ok:
+            raise ServerUnavailableError(server, f"{url} does not answer MCP; calls still go where they went")
+        if isinstance(spec.package, RemotePackage):
+            old = spec.package.url
+            backups = [old if b == url else b for b in spec.backups]
+            await self.apply_config(
+                server, spec.model_copy(update={"package": RemotePackage(url=url), "backups": backups})
+            )
+            if server in self._supervisors:
+                await self._route(server, self.spec(server), self._supervisors[server])
+        else:
+            await self.load_balancer.redirect_traffic(server, url)
+        self._emit(server, "mcpfleet/switched", {"url": url})
+
+    async def restore_traffic(self, server: str) -> None:
+        """Undo :meth:`switch_server_url` for a local server: its own instances take calls again."""
+        self.spec(server)
+        await self.load_balancer.restore_traffic(server)
+
+    def targets(self, server: str) -> list[Target]:
+        """The balancer's view of a server: its instances, then its backups."""
+        return [*self.load_balancer.targets(server), *self.load_balancer.backups(server)]
 
     def status(self) -> list[dict[str, Any]]:
         """One row per server: config, install state and its instances' snapshots."""
@@ -461,6 +703,8 @@ class MCPManager:
                     "installed": installer.is_installed(name, spec, self.home, record),
                     "enabled": spec.enabled,
                     "failed": supervisor.failed_reason if supervisor else None,
+                    "mode": self.load_balancer.mode(name),
+                    "backups": list(spec.backups),
                     "instances": [i.snapshot() for i in supervisor.instances] if supervisor else [],
                 }
             )

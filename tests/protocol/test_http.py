@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
-from helpers import SERVERS, free_port
-from mcpfleet.exceptions import ConnectionClosedError, ToolCallError
+from helpers import free_port, serve_http
+from mcpfleet.exceptions import ServerUnavailableError, ToolCallError
 from mcpfleet.protocol import MODERN_VERSION, ClientSession
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def wait_port(port: int, within: float = 20.0) -> None:
-    for _ in range(int(within / 0.1)):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
-
-
 @pytest.fixture(params=["sse", "json"])
 async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    port = free_port()
     extra = ["--json"] if request.param == "json" else []
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(SERVERS / "http_server.py"), str(port), *extra,
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        await process.wait()
+    async with serve_http("http_server.py", "{port}", *extra) as server:
+        yield server.url
 
 
 async def test_stateless_generation_by_default(url: str) -> None:
@@ -73,5 +50,5 @@ async def test_session_generation_with_session_id(url: str) -> None:
 
 
 async def test_unreachable_url_is_a_clear_error() -> None:
-    with pytest.raises(ConnectionClosedError, match="ConnectError"):
+    with pytest.raises(ServerUnavailableError, match="ConnectError"):
         await ClientSession.over_http(f"http://127.0.0.1:{free_port()}/mcp", server="gone", timeout=5)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from mcpfleet.exceptions import ConnectionClosedError, ProtocolError
+from mcpfleet.exceptions import ConnectionClosedError, ProtocolError, ServerUnavailableError
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
 __all__ = ["HttpTransport"]
@@ -98,6 +98,10 @@ class HttpTransport(Transport):
         try:
             async with self.client.stream("POST", self.url, content=body, headers=headers) as response:
                 await self._handle(response, message)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerUnavailableError(
+                self.server, f"cannot connect to {self.url} ({type(exc).__name__}: {exc}); nothing was sent"
+            ) from None
         except httpx.HTTPError as exc:
             raise ConnectionClosedError(
                 self.server,

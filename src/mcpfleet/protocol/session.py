@@ -28,6 +28,7 @@ from mcpfleet.exceptions import (
     HandshakeTimeoutError,
     ProtocolError,
     RequestTimeoutError,
+    ServerUnavailableError,
     ToolCallError,
 )
 from mcpfleet.protocol.http import HttpTransport
@@ -200,7 +201,10 @@ class ClientSession:
 
     async def _call(self, method: str, params: dict[str, Any], timeout: float | None) -> dict[str, Any]:
         if self._closed is not None:
-            raise self._closed_error(method)
+            raise ServerUnavailableError(
+                self.server,
+                f"the connection is closed, so {method} was not sent" + self.transport.describe_trouble(),
+            )
         msg_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = future

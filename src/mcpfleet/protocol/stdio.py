@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mcpfleet.exceptions import ConnectionClosedError
+from mcpfleet.exceptions import ConnectionClosedError, ServerUnavailableError
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
 __all__ = ["StdioTransport"]
@@ -93,10 +93,10 @@ class StdioTransport(Transport):
             self.writer.write(data)
             await self.writer.drain()
         except (ConnectionError, RuntimeError, OSError) as exc:
-            raise ConnectionClosedError(
+            raise ServerUnavailableError(
                 self.server,
-                f"cannot write to its stdin ({exc or type(exc).__name__}); the process has ended"
-                + self.describe_trouble(),
+                f"cannot write to its stdin ({exc or type(exc).__name__}), so nothing was sent; "
+                "the process has ended" + self.describe_trouble(),
             ) from None
 
     def describe_trouble(self) -> str:
