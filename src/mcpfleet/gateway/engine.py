@@ -23,7 +23,11 @@ log = logging.getLogger("mcpfleet.gateway")
 
 MODERN = "2026-07-28"
 SUPPORTED_SESSION_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-_META_PREFIX = "io.modelcontextprotocol/"
+META_PREFIX = "io.modelcontextprotocol/"
+# Session-protocol methods that 2026-07-28 removed: a stateless client gets "method not found".
+REMOVED_IN_MODERN = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
     -32700,
@@ -33,6 +37,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
     -32603,
 )
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY = -32020, -32021
 
 
 def is_modern(message: dict[str, Any], header_version: str | None = None) -> bool:
@@ -41,7 +46,7 @@ def is_modern(message: dict[str, Any], header_version: str | None = None) -> boo
         return True
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and _META_PREFIX + "protocolVersion" in meta
+    return isinstance(meta, dict) and META_PREFIX + "protocolVersion" in meta
 
 
 def error_reply(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -131,6 +136,8 @@ class Engine:
     async def _dispatch(
         self, method: str, params: dict[str, Any], view: View, client: ClientState
     ) -> dict[str, Any]:
+        if client.stateless and method in REMOVED_IN_MODERN:
+            raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method} (removed in {MODERN})")
         if method == "tools/call":
             return await self._call_tool(params, view)
         if method in KINDS:
@@ -172,7 +179,7 @@ class Engine:
             "capabilities": self.capabilities(),
             "cacheScope": "private",
             "ttlMs": 0,
-            "_meta": {_META_PREFIX + "serverInfo": self.server_info},
+            "_meta": {META_PREFIX + "serverInfo": self.server_info},
         }
         if self.instructions:
             result["instructions"] = self.instructions
@@ -189,8 +196,8 @@ class Engine:
         """The client's params for the upstream: its own protocol envelope is not forwarded."""
         out = {**params, **changes}
         meta = out.get("_meta")
-        if isinstance(meta, dict) and any(k.startswith(_META_PREFIX) for k in meta):
-            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(_META_PREFIX)}
+        if isinstance(meta, dict) and any(k.startswith(META_PREFIX) for k in meta):
+            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX)}
         return out
 
     async def _call_tool(self, params: dict[str, Any], view: View) -> dict[str, Any]:

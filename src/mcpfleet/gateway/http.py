@@ -21,10 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpfleet.gateway.engine import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
     INVALID_REQUEST,
+    META_PREFIX,
+    METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
     MODERN,
     PARSE_ERROR,
     SUPPORTED_SESSION_VERSIONS,
+    UNSUPPORTED_PROTOCOL_VERSION,
     ClientState,
     Engine,
     error_reply,
@@ -61,6 +67,50 @@ async def _respond(
 
 async def text_response(send: Send, status: int, text: str) -> None:
     await _respond(send, status, text.encode(), content_type=b"text/plain; charset=utf-8")
+
+
+def _envelope_problem(message: dict[str, Any], header_version: str | None) -> tuple[int, str, Any] | None:
+    """Why a 2026-07-28 request's envelope is refused, as (JSON-RPC code, message, data), or None.
+
+    A bare ``server/discover`` with neither ``_meta`` nor ``MCP-Protocol-Version`` stays answered:
+    it is how a client that knows no version yet finds the supported ones.
+    """
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict) and header_version is None:
+        return None
+    meta = meta if isinstance(meta, dict) else {}
+    version = meta.get(META_PREFIX + "protocolVersion")
+    if version is None or META_PREFIX + "clientCapabilities" not in meta:
+        return (
+            INVALID_PARAMS,
+            f"Invalid params: {MODERN} requests carry _meta with {META_PREFIX}protocolVersion"
+            f" and {META_PREFIX}clientCapabilities",
+            None,
+        )
+    if header_version is not None and header_version.strip() != version:
+        return (
+            HEADER_MISMATCH,
+            f"Header mismatch: MCP-Protocol-Version {header_version!r} but _meta says {version!r}",
+            None,
+        )
+    if version != MODERN:
+        return (
+            UNSUPPORTED_PROTOCOL_VERSION,
+            f"Unsupported protocol version: {version}",
+            {"supported": [MODERN], "requested": version},
+        )
+    return None
+
+
+# The HTTP status a 2026-07-28 error reply goes out with (SEP-2575); other errors stay 200.
+_STATELESS_ERROR_STATUS = {
+    METHOD_NOT_FOUND: 404,
+    INVALID_REQUEST: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+}
 
 
 class MCPHttpApp:
@@ -145,6 +195,10 @@ class MCPHttpApp:
                     send, 400, _dumps(error_reply(None, INVALID_REQUEST, f"{MODERN} has no batches"))
                 )
                 return
+            problem = _envelope_problem(first, header_version)
+            if problem is not None:
+                await _respond(send, 400, _dumps(error_reply(first.get("id"), *problem)))
+                return
             client = ClientState(protocol_version=MODERN, stateless=True)
         elif first.get("method") == "initialize":
             client = ClientState(protocol_version=SUPPORTED_SESSION_VERSIONS[0])
@@ -193,7 +247,10 @@ class MCPHttpApp:
         if not replies:
             await _respond(send, 202, b"", extra)
             return
-        await _respond(send, 200, _dumps(replies if batch else replies[0]), extra)
+        status = 200
+        if client.stateless and "error" in replies[0]:
+            status = _STATELESS_ERROR_STATUS.get(replies[0]["error"].get("code"), 200)
+        await _respond(send, status, _dumps(replies if batch else replies[0]), extra)
 
     # ------------------------------------------------------------------ GET / DELETE
 
