@@ -37,10 +37,6 @@ _NO_BACK_CHANNEL = (
     "2026-07-28 to the fixture, whose sampling/elicitation then comes back as an "
     "InputRequiredResult that the gateway hands to a client that cannot read it"
 )
-_NO_NOTIFICATIONS = (
-    "the gateway forwards no upstream notifications/message or notifications/progress to its "
-    "clients (only list_changed), and answers POSTs with JSON, never an SSE stream"
-)
 _NO_SUBSCRIPTIONS = (
     "the gateway has no resource subscriptions (it advertises subscribe: false) and the fixture, "
     "spoken to in 2026-07-28, has no resources/subscribe"
@@ -58,13 +54,10 @@ EXPECTED: dict[str, dict[str, str]] = {
         "elicitation-sep1034-defaults:wire-schema-valid": _NO_BACK_CHANNEL,
         "elicitation-sep1330-enums:elicitation-sep1330-general": _NO_BACK_CHANNEL,
         "elicitation-sep1330-enums:wire-schema-valid": _NO_BACK_CHANNEL,
-        "tools-call-with-logging:tools-call-with-logging": _NO_NOTIFICATIONS,
-        "tools-call-with-progress:tools-call-with-progress": _NO_NOTIFICATIONS,
         "resources-subscribe:resources-subscribe": _NO_SUBSCRIPTIONS,
         "resources-unsubscribe:resources-unsubscribe": _NO_SUBSCRIPTIONS,
     },
     "2026-07-28": {
-        "tools-call-with-progress:tools-call-with-progress": _NO_NOTIFICATIONS,
         "server-stateless:sep-2575-server-sends-subscription-ack": _NO_LISTEN,
         "server-stateless:sep-2575-server-tags-subscription-id": _NO_LISTEN,
         "server-stateless:sep-2575-server-honors-notification-filter": _NO_LISTEN,

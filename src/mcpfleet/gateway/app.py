@@ -76,6 +76,8 @@ class Gateway:
         if method in kinds:
             self.cache.invalidate(server, kinds[method])
             self.broadcast(method)
+        elif method in {"notifications/progress", "notifications/message"}:
+            self.engine.deliver(server, method, params)
         elif method in {"mcpfleet/started", "mcpfleet/stopped"}:
             self.cache.invalidate(server)
             for note in kinds:

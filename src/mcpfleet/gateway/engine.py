@@ -8,16 +8,28 @@ models. Replies to 2026-07-28 (stateless) clients carry that revision's required
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mcpfleet.exceptions import FleetError, ToolCallError
 from mcpfleet.gateway.views import KINDS, Upstream, View
 
-__all__ = ["MODERN", "SUPPORTED_SESSION_VERSIONS", "ClientState", "Engine", "error_reply", "is_modern"]
+__all__ = [
+    "MODERN",
+    "SUPPORTED_SESSION_VERSIONS",
+    "ClientState",
+    "Emit",
+    "Engine",
+    "error_reply",
+    "is_modern",
+]
+
+Emit = Callable[[dict[str, Any]], None]  # sends one notification to the client, tied to its request
 
 log = logging.getLogger("mcpfleet.gateway")
 
@@ -38,6 +50,8 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 )
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY = -32020, -32021
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+_LOG_LEVEL = META_PREFIX + "logLevel"
 
 
 def is_modern(message: dict[str, Any], header_version: str | None = None) -> bool:
@@ -66,6 +80,7 @@ class ClientState:
     client_info: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)
     initialized: bool = False
+    log_level: str = "info"  # what logging/setLevel asked for; upstream log messages below it are not sent
     created: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
@@ -81,6 +96,11 @@ class Engine:
         self.upstream = upstream
         self.server_info = {"name": name, "version": version}
         self.instructions = instructions
+        # Where upstream notifications go: progress by the token we gave the upstream, log
+        # messages to every call in flight on the server that logged.
+        self._tokens = itertools.count(1)
+        self._progress: dict[str, tuple[Emit, Any]] = {}
+        self._calls: dict[str, set[Emit]] = {}
 
     def capabilities(self) -> dict[str, Any]:
         return {
@@ -92,8 +112,13 @@ class Engine:
 
     # ------------------------------------------------------------------ entry point
 
-    async def handle(self, message: dict[str, Any], view: View, client: ClientState) -> dict[str, Any] | None:
-        """Reply to one message; ``None`` for notifications and responses."""
+    async def handle(
+        self, message: dict[str, Any], view: View, client: ClientState, emit: Emit | None = None
+    ) -> dict[str, Any] | None:
+        """Reply to one message; ``None`` for notifications and responses.
+
+        ``emit`` takes notifications about this request (progress, log messages) while it runs.
+        """
         method = message.get("method")
         msg_id = message.get("id")
         if not isinstance(method, str):
@@ -110,7 +135,7 @@ class Engine:
         if task is not None:
             client.in_flight[msg_id] = task
         try:
-            result = await self._dispatch(method, params, view, client)
+            result = await self._dispatch(method, params, view, client, emit)
         except _RpcError as exc:
             return error_reply(msg_id, exc.code, exc.message, exc.data)
         except ToolCallError as exc:
@@ -133,13 +158,29 @@ class Engine:
 
     # ------------------------------------------------------------------ methods
 
+    def deliver(self, server: str, method: str, params: dict[str, Any]) -> bool:
+        """Pass an upstream notification to the client request it belongs to; False if none."""
+        if method == "notifications/progress":
+            found = self._progress.get(str(params.get("progressToken")))
+            if found is None:
+                return False
+            emit, token = found
+            emit({"jsonrpc": "2.0", "method": method, "params": {**params, "progressToken": token}})
+            return True
+        if method == "notifications/message":
+            calls = self._calls.get(server)
+            for emit in calls or ():
+                emit({"jsonrpc": "2.0", "method": method, "params": params})
+            return bool(calls)
+        return False
+
     async def _dispatch(
-        self, method: str, params: dict[str, Any], view: View, client: ClientState
+        self, method: str, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
     ) -> dict[str, Any]:
         if client.stateless and method in REMOVED_IN_MODERN:
             raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method} (removed in {MODERN})")
         if method == "tools/call":
-            return await self._call_tool(params, view)
+            return await self._call_tool(params, view, client, emit)
         if method in KINDS:
             return self._list_result(method, await view.list(method), client)
         if method == "ping":
@@ -155,6 +196,10 @@ class Engine:
         if method == "completion/complete":
             return await self._complete(params, view)
         if method == "logging/setLevel":
+            level = params.get("level")
+            if level not in LOG_LEVELS:
+                raise _RpcError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
+            client.log_level = level
             return {}
         raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
@@ -193,14 +238,17 @@ class Engine:
 
     @staticmethod
     def _upstream_params(params: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        """The client's params for the upstream: its own protocol envelope is not forwarded."""
+        """The client's params for the upstream: its own protocol envelope is not forwarded
+        (the upstream session adds its own), except the log level it asks for."""
         out = {**params, **changes}
         meta = out.get("_meta")
         if isinstance(meta, dict) and any(k.startswith(META_PREFIX) for k in meta):
-            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX)}
+            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX) or k == _LOG_LEVEL}
         return out
 
-    async def _call_tool(self, params: dict[str, Any], view: View) -> dict[str, Any]:
+    async def _call_tool(
+        self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
+    ) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str):
             raise _RpcError(INVALID_PARAMS, "tools/call needs a string `name`")
@@ -208,15 +256,37 @@ class Engine:
             route = view.route("tools/call", name)
         except KeyError:
             raise _RpcError(INVALID_PARAMS, f"Unknown tool: {name}") from None
+        upstream_params = self._upstream_params(params, name=route.name)
+        token = None
+        if emit is not None and not client.stateless:
+            # A session client's logging/setLevel, told per request as 2026-07-28 upstreams expect.
+            meta = upstream_params.get("_meta")
+            upstream_params["_meta"] = {
+                _LOG_LEVEL: client.log_level,
+                **(meta if isinstance(meta, dict) else {}),
+            }
+        if emit is not None:
+            # Our own progress token upstream: two clients may both use "1".
+            meta = upstream_params.get("_meta")
+            if isinstance(meta, dict) and "progressToken" in meta:
+                token = f"mcpfleet-{next(self._tokens)}"
+                self._progress[token] = (emit, meta["progressToken"])
+                upstream_params["_meta"] = {**meta, "progressToken": token}
+            self._calls.setdefault(route.server, set()).add(emit)
         try:
             return await self.upstream.request(
-                route.server, "tools/call", self._upstream_params(params, name=route.name)
+                route.server, "tools/call", upstream_params, session_key=client.id
             )
         except ToolCallError:
             raise
         except FleetError as exc:
             # A dead or missing upstream is a tool error the model can read, not a protocol failure.
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        finally:
+            if emit is not None:
+                self._calls[route.server].discard(emit)
+                if token is not None:
+                    del self._progress[token]
 
     async def _forward_resource(self, method: str, params: dict[str, Any], view: View) -> dict[str, Any]:
         uri = params.get("uri")

@@ -65,6 +65,17 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client goes away (the request body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _send_event(send: Send, message: Any) -> None:
+    chunk = b"event: message\ndata: " + _dumps(message) + b"\n\n"
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
 async def text_response(send: Send, status: int, text: str) -> None:
     await _respond(send, status, text.encode(), content_type=b"text/plain; charset=utf-8")
 
@@ -239,6 +250,9 @@ class MCPHttpApp:
                 await text_response(send, 400, f"Unsupported MCP-Protocol-Version: {header_version}")
                 return
             client = found
+        if not batch and "id" in first and isinstance(first.get("method"), str):
+            await self._answer_one(receive, send, first, view, client, extra, "text/event-stream" in accept)
+            return
         replies = [
             r
             for r in await asyncio.gather(*(self.engine.handle(m, view, client) for m in messages))
@@ -251,6 +265,68 @@ class MCPHttpApp:
         if client.stateless and "error" in replies[0]:
             status = _STATELESS_ERROR_STATUS.get(replies[0]["error"].get("code"), 200)
         await _respond(send, status, _dumps(replies if batch else replies[0]), extra)
+
+    async def _answer_one(
+        self,
+        receive: Receive,
+        send: Send,
+        message: dict[str, Any],
+        view: View,
+        client: ClientState,
+        extra: list[tuple[bytes, bytes]],
+        sse: bool,
+    ) -> None:
+        """Answer one request: plain JSON, or an SSE stream once a notification about it comes first.
+
+        A client that disconnects before the answer cancels the call upstream.
+        """
+        notes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        call = asyncio.ensure_future(
+            self.engine.handle(message, view, client, notes.put_nowait if sse else None)
+        )
+        gone = asyncio.ensure_future(_disconnected(receive))
+        streaming = False
+        try:
+            while True:
+                waiting = asyncio.ensure_future(notes.get())
+                await asyncio.wait({call, gone, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                elif not call.done() or streaming:
+                    if not streaming:
+                        await self._start_stream(send, extra)
+                        streaming = True
+                    await _send_event(send, waiting.result())
+                    continue
+                else:
+                    notes.put_nowait(waiting.result())  # with the answer: stream both, in order
+                if call.done():
+                    break
+                if gone.done():
+                    log.info("client went away during %s; cancelling it upstream", message.get("method"))
+                    call.cancel()
+                    await asyncio.gather(call, return_exceptions=True)
+                    return
+        finally:
+            gone.cancel()
+        reply = call.result()
+        status = 200
+        if client.stateless and reply is not None and "error" in reply:
+            status = _STATELESS_ERROR_STATUS.get(reply["error"].get("code"), 200)
+        if not streaming and notes.empty():
+            await _respond(send, status, _dumps(reply), extra)
+            return
+        if not streaming:
+            await self._start_stream(send, extra)
+        while not notes.empty():
+            await _send_event(send, notes.get_nowait())
+        await _send_event(send, reply)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _start_stream(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), *extra]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
 
     # ------------------------------------------------------------------ GET / DELETE
 

@@ -44,6 +44,10 @@ async def serve_stdio(
             out.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
             out.flush()
 
+    def emit(note: dict[str, Any]) -> None:
+        if not client.notifications.full():  # a client that does not read loses notes, not memory
+            client.notifications.put_nowait(note)
+
     async def forward_notifications() -> None:
         while True:
             await write(await client.notifications.get())
@@ -54,7 +58,7 @@ async def serve_stdio(
             return
         if is_modern(message):
             client.stateless = True
-        reply = await gateway.engine.handle(message, gateway.fleet_view, client)
+        reply = await gateway.engine.handle(message, gateway.fleet_view, client, emit)
         if reply is not None:
             await write(reply)
 

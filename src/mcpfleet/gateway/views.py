@@ -44,7 +44,12 @@ class Upstream(Protocol):
     def running_servers(self) -> list[str]: ...
 
     async def request(
-        self, server: str, method: str, params: dict[str, Any] | None = None
+        self,
+        server: str,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session_key: str | None = None,
     ) -> dict[str, Any]: ...
 
 

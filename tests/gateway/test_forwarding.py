@@ -1,0 +1,129 @@
+"""What travels between a client and an upstream besides the answer: progress, log messages,
+cancellation when the client goes away, and one client's calls kept on one instance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client
+
+from helpers import fleet, npm_server, own_server
+from mcpfleet.config import GatewayConfig
+from mcpfleet.gateway import Gateway, GatewayServer
+from mcpfleet.manager import MCPManager
+
+pytestmark = pytest.mark.timeout(90)
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[tuple[str, MCPManager]]:
+    config = fleet(
+        tmp_path / "home",
+        everything=npm_server("server-everything"),
+        work=own_server("work_server.py", instances=2),
+        conformance=own_server("conformance_server.py"),
+    )
+    config.gateway = GatewayConfig(port=0)
+    async with MCPManager(config, auto_install=True) as manager:
+        assert set((await manager.start_all()).values()) == {"ready"}
+        server = GatewayServer(Gateway(manager))
+        await server.start()
+        try:
+            yield server.url, manager
+        finally:
+            await server.stop()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_progress_reaches_the_client_that_asked(gateway: tuple[str, MCPManager], mode: str) -> None:
+    url, _ = gateway
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with Client(f"{url}/mcp", mode=mode) as client:  # type: ignore[arg-type]
+        result = await client.call_tool(
+            "everything__trigger-long-running-operation",
+            {"duration": 0.6, "steps": 3},
+            progress_callback=on_progress,
+        )
+    assert not result.is_error
+    assert [p for p, _ in seen] == [1, 2, 3] and {t for _, t in seen} == {3}
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_log_messages_of_a_call_reach_its_client(gateway: tuple[str, MCPManager], mode: str) -> None:
+    url, _ = gateway
+    logs: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        logs.append(params.data)
+
+    async with Client(
+        f"{url}/servers/conformance/mcp",
+        mode=mode,  # type: ignore[arg-type]
+        logging_callback=on_log,
+        log_level="info",
+    ) as client:
+        await client.call_tool("test_tool_with_logging", {})
+    assert logs == ["Tool execution started", "Tool processing data", "Tool execution completed"]
+
+
+async def test_a_call_without_notifications_is_plain_json(gateway: tuple[str, MCPManager]) -> None:
+    url, _ = gateway
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "lookup", "arguments": {"key": "k"}},
+    }
+    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
+    body["params"]["_meta"] = {  # type: ignore[index]
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.post(f"{url}/servers/work/mcp", json=body, headers=headers)
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["result"]["content"][0]["text"].startswith("k@")
+
+
+async def test_client_that_goes_away_cancels_the_call_upstream(gateway: tuple[str, MCPManager]) -> None:
+    url, manager = gateway
+    async with Client(f"{url}/servers/work/mcp", mode="legacy") as client:  # type: ignore[arg-type]
+        call = asyncio.create_task(client.call_tool("lookup", {"key": "k", "delay": 30}))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if manager.load_balancer.in_flight("work") == 1:
+                break
+        assert manager.load_balancer.in_flight("work") == 1
+        call.cancel()  # the SDK client drops the POST: the connection closes
+        await asyncio.gather(call, return_exceptions=True)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if manager.load_balancer.in_flight("work") == 0:
+                break
+        assert manager.load_balancer.in_flight("work") == 0  # cancelled upstream, not left for 30 s
+        assert [i.state.value for i in manager.get_server_instances("work")] == ["ready", "ready"]
+
+
+async def test_one_client_session_stays_on_one_instance(gateway: tuple[str, MCPManager]) -> None:
+    url, manager = gateway
+    for instance in manager.get_server_instances("work"):
+        assert instance.pid is not None
+    manager.load_balancer.set_strategy("work", "session_hash")
+    pids = []
+    for _ in range(3):
+        async with Client(f"{url}/servers/work/mcp", mode="legacy") as client:  # type: ignore[arg-type]
+            answers = [(await client.call_tool("lookup", {"key": "k"})).content[0] for _ in range(4)]
+            pids.append({json.dumps(a.model_dump()).rsplit("@", 1)[1] for a in answers})
+    assert all(len(p) == 1 for p in pids)
