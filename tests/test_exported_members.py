@@ -10,7 +10,8 @@ import pytest
 import mcpfleet
 
 MODULES = sorted(
-    {"mcpfleet"} | {m.name for m in pkgutil.walk_packages(mcpfleet.__path__, "mcpfleet.") if m.ispkg}
+    {"mcpfleet", "mcpfleet.manager", "mcpfleet.loadbalancer", "mcpfleet.pooling"}
+    | {m.name for m in pkgutil.walk_packages(mcpfleet.__path__, "mcpfleet.") if m.ispkg}
 )
 
 
@@ -32,7 +33,18 @@ def test_guide_api_is_importable() -> None:
     methods = (
         "batch_install", "install", "start_server", "stop_server", "restart_server", "list_servers",
         "get_server_instances", "list_tools", "execute_tool", "get_all_configs", "apply_config",
-        "health_check", "aclose",
+        "health_check", "aclose", "drain_connections", "set_maintenance_mode", "configure_failover",
+        "switch_server_url",
     )  # fmt: skip
     for method in methods:
         assert callable(getattr(MCPManager, method)), method
+
+
+def test_guide_pooling_and_balancing_are_importable() -> None:
+    from mcpfleet.loadbalancer import LoadBalancer, Strategy
+    from mcpfleet.pooling import ConnectionPool
+
+    assert {"ROUND_ROBIN", "LEAST_CONNECTIONS", "RANDOM", "WEIGHTED"} <= set(Strategy.__members__)
+    for method in ("add_instance", "remove_instance", "get_instance", "redirect_traffic", "restore_traffic"):
+        assert callable(getattr(LoadBalancer, method)), method
+    assert callable(ConnectionPool.get_stats)

@@ -96,7 +96,7 @@ class RemoteBackend:
     async def session(self) -> AsyncIterator[Any]:
         """A session to use for one request: leased from the pool, or the one kept here."""
         if self.pool is not None:
-            async with self.pool.connection(self.url, self.connect) as session:
+            async with self.pool.connection(f"{self.server} {self.url}", self.connect) as session:
                 yield session
         else:
             async with self._lock:

@@ -45,6 +45,7 @@ from mcpfleet.install import (
     installer_for,
 )
 from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
+from mcpfleet.pooling import ConnectionPool
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
 from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
 from mcpfleet.settings import Settings
@@ -91,7 +92,7 @@ class MCPManager:
         config: FleetConfig | str | Path | None = None,
         *,
         home: str | Path | None = None,
-        connection_pool: Any = None,
+        connection_pool: ConnectionPool | None = None,
         load_balancer: LoadBalancer | None = None,
         catalog: Catalog | None = None,
         auto_install: bool = False,
@@ -139,6 +140,8 @@ class MCPManager:
         supervisors = list(self._supervisors.values())
         self._supervisors.clear()
         await self.load_balancer.aclose()
+        if self.connection_pool is not None:
+            await self.connection_pool.aclose()
         await asyncio.gather(*(s.stop() for s in supervisors), return_exceptions=True)
 
     # ----------------------------------------------------------------- events
@@ -357,6 +360,7 @@ class MCPManager:
                 version=self._version(server),
                 clock=self._clock,
                 on_event=self._emit,
+                pool=self.connection_pool,
             )
             self._supervisors[server] = supervisor
             try:
@@ -457,8 +461,8 @@ class MCPManager:
         otherwise :class:`CallInterruptedError` says it may or may not have run.
         """
         spec = self.spec(server)
-        if server not in self._supervisors:
-            await self.start_server(server)
+        if server not in self._supervisors or self._lock_for(server).locked():
+            await self.start_server(server)  # starts it, or waits for the start under way
         tried: list[str] = []
         repeated = False
         while True:

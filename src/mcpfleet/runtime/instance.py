@@ -63,6 +63,7 @@ class Instance:
         version: str,
         clock: Clock | None = None,
         on_notification: Notify | None = None,
+        pool: Any = None,
     ) -> None:
         self.server = server
         self.index = index
@@ -74,6 +75,7 @@ class Instance:
         self.version = version
         self.clock = clock or MonotonicClock()
         self.on_notification = on_notification
+        self.pool = pool if launch.url is not None else None  # only remote sessions are pooled
         self.state = InstanceState.STOPPED
         self.process: asyncio.subprocess.Process | None = None
         self.session: ClientSession | None = None
@@ -250,8 +252,24 @@ class Instance:
     ) -> dict[str, Any]:
         """One MCP request (``timeout`` defaults to the server's ``request_timeout``)."""
         session = self._ready_session()
-        return await session.request(
-            method, params, timeout=self.spec.request_timeout if timeout is None else timeout
+        timeout = self.spec.request_timeout if timeout is None else timeout
+        if self.pool is not None:
+            async with self.pool.connection(
+                f"{self.server} {self.launch.url}", self._connect_pooled
+            ) as pooled:
+                result: dict[str, Any] = await pooled.request(method, params, timeout=timeout)
+                return result
+        return await session.request(method, params, timeout=timeout)
+
+    async def _connect_pooled(self) -> ClientSession:
+        assert self.launch.url is not None
+        return await ClientSession.over_http(
+            self.launch.url,
+            server=self.server,
+            headers=self.launch.headers,
+            protocol=self.spec.protocol,
+            timeout=self.spec.startup_timeout,
+            on_notification=self._notify,
         )
 
     async def call_tool(

@@ -43,8 +43,10 @@ class Supervisor:
         clock: Clock | None = None,
         on_event: Event | None = None,
         rng: random.Random | None = None,
+        pool: Any = None,
     ) -> None:
         self.server = server
+        self.pool = pool  # a ConnectionPool for remote servers' sessions
         self.spec = spec
         self.launch = launch
         self.home = home
@@ -90,6 +92,7 @@ class Supervisor:
             version=self.version,
             clock=self.clock,
             on_notification=self._notify,
+            pool=self.pool,
         )
         self._next_index += 1
         return instance
