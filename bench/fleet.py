@@ -109,7 +109,8 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
         await sequential(fleet_call, 200)  # warm-up
         results["mcpfleet"] = summary(await sequential(fleet_call, calls))
         results["mcpfleet"]["calls_per_s_c%d" % concurrency] = round(
-            await throughput(fleet_call, calls, concurrency), 1)
+            await throughput(fleet_call, calls, concurrency), 1
+        )
 
     params = StdioServerParameters(command=sys.executable, args=[ECHO])
     async with Client(params) as client:
@@ -120,7 +121,8 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
         await sequential(direct_call, 200)
         results["direct_sdk"] = summary(await sequential(direct_call, calls))
         results["direct_sdk"]["calls_per_s_c%d" % concurrency] = round(
-            await throughput(direct_call, calls, concurrency), 1)
+            await throughput(direct_call, calls, concurrency), 1
+        )
     ratio = results["mcpfleet"]["p50_ms"] / results["direct_sdk"]["p50_ms"]
     results["p50_ratio_fleet_over_direct"] = round(ratio, 3)
     results["target_p50_ratio_at_most"] = 1.10
@@ -128,7 +130,9 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -136,13 +140,18 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mcpfleet-bench-") as tmp:
         startup = await bench_startup(Path(tmp) / "a", args.instances)
         calls = await bench_calls(Path(tmp) / "b", args.calls, args.concurrency)
-    print(json.dumps({
-        "benchmark": "fleet",
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "startup": startup,
-        "execute_tool": calls,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "fleet",
+                "cpus": os.cpu_count(),
+                "python": sys.version.split()[0],
+                "startup": startup,
+                "execute_tool": calls,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

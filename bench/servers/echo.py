@@ -28,11 +28,19 @@ def answer(msg: dict) -> dict | None:
         return None
     params = msg.get("params") or {}
     if method == "initialize":
-        result = {"protocolVersion": params.get("protocolVersion", "2025-11-25"), "capabilities": CAPS,
-                  "serverInfo": INFO}
+        result = {
+            "protocolVersion": params.get("protocolVersion", "2025-11-25"),
+            "capabilities": CAPS,
+            "serverInfo": INFO,
+        }
     elif method == "server/discover":
-        result = {"supportedVersions": ["2026-07-28"], "capabilities": CAPS, "cacheScope": "public",
-                  "ttlMs": 0, "_meta": {"io.modelcontextprotocol/serverInfo": INFO}}
+        result = {
+            "supportedVersions": ["2026-07-28"],
+            "capabilities": CAPS,
+            "cacheScope": "public",
+            "ttlMs": 0,
+            "_meta": {"io.modelcontextprotocol/serverInfo": INFO},
+        }
     elif method == "ping":
         result = {}
     elif method == "tools/list":
@@ -41,7 +49,11 @@ def answer(msg: dict) -> dict | None:
         text = str((params.get("arguments") or {}).get("text", ""))
         result = {"content": [{"type": "text", "text": text}], "isError": False}
     else:
-        return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": f"no method {method}"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": msg["id"],
+            "error": {"code": -32601, "message": f"no method {method}"},
+        }
     if "io.modelcontextprotocol/protocolVersion" in (params.get("_meta") or {}):
         result["resultType"] = "complete"  # required on every 2026-07-28 result
     return {"jsonrpc": "2.0", "id": msg["id"], "result": result}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import SERVERS
+from helpers import SERVERS, free_port
 
 pytestmark = pytest.mark.timeout(120)
 MCPFLEET = [sys.executable, "-m", "mcpfleet"]
@@ -86,3 +88,39 @@ def test_init_writes_a_valid_fleet(tmp_path: Path) -> None:
     run(tmp_path, "config", "validate")
     again = run(tmp_path, "init", check=False)
     assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_maintenance_needs_a_running_fleet(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy()})
+    done = run(tmp_path, "maintenance", "toy", "on", check=False)
+    assert done.returncode == 1
+    assert "No running fleet" in done.stderr and "mcpfleet up" in done.stderr
+
+
+def test_drain_and_maintenance_on_a_running_fleet(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "mcpfleet.yaml").write_text(
+        yaml.safe_dump({"servers": {"toy": toy()}, "gateway": {"port": port}})
+    )
+    env = {**os.environ, "MCPFLEET_HOME": str(tmp_path / "home"), "COLUMNS": "200", "NO_COLOR": "1"}
+    up = subprocess.Popen(
+        [*MCPFLEET, "--config", str(tmp_path / "mcpfleet.yaml"), "up"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            if "ready" in run(tmp_path, "status", check=False).stdout:
+                break
+            assert up.poll() is None, up.stderr.read() if up.stderr else ""
+            time.sleep(0.1)
+        assert run(tmp_path, "drain", "toy", "--timeout", "5").stdout.strip() == "toy: draining"
+        assert run(tmp_path, "maintenance", "toy", "on").stdout.strip() == "toy: maintenance"
+        refused = run(tmp_path, "call", "toy", "echo", "text=x", check=False)
+        assert refused.returncode == 1 and "maintenance mode" in refused.stderr
+        assert run(tmp_path, "maintenance", "toy", "off").stdout.strip() == "toy: taking calls"
+        assert run(tmp_path, "call", "toy", "echo", "text=back").stdout.strip() == "back"
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(timeout=30)
+        if up.stderr is not None:
+            up.stderr.close()

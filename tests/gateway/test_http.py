@@ -162,3 +162,24 @@ async def test_admin_api(gateway_url: str) -> None:
         assert "Did you mean 'echo'" in missing.json()["error"]
         assert (await http.get("/api/v1/openapi.json")).json()["openapi"].startswith("3.")
         assert (await http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_admin_drain_and_maintenance(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        drained = await http.post("/api/v1/servers/echo/drain", json={"timeout": 5})
+        assert drained.json() == {"mode": "draining", "in_flight": 0}
+        refused = await http.post("/api/v1/servers/echo/tools/echo", json={"text": "x"})
+        assert refused.status_code == 503 and "draining" in refused.json()["error"]
+        on = await http.post("/api/v1/servers/echo/maintenance", json={"enabled": True, "drain_timeout": 5})
+        assert on.json() == {"mode": "maintenance", "in_flight": 0}
+        async with Client(f"{gateway_url}/mcp") as client:  # an agent sees a readable tool error
+            result = await client.call_tool("echo__echo", {"text": "x"})
+            assert result.is_error and "maintenance mode" in _text(result)
+        status = (await http.get("/api/v1/status")).json()["servers"]
+        assert {s["server"]: s["mode"] for s in status}["echo"] == "maintenance"
+        bad = await http.post("/api/v1/servers/echo/maintenance", json={"enabled": "yes"})
+        assert bad.status_code == 400 and "enabled" in bad.json()["error"]
+        off = await http.post("/api/v1/servers/echo/maintenance", json={"enabled": False})
+        assert off.json() == {"mode": None, "in_flight": 0}
+        back = await http.post("/api/v1/servers/echo/tools/echo", json={"text": "back"})
+        assert back.json()["content"][0]["text"] == "back"

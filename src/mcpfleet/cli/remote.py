@@ -44,6 +44,20 @@ class AdminClient:
         data = await self._request("GET", path)
         return [ToolInfo(t.pop("server"), t) for t in data["tools"]]
 
+    async def drain(self, server: str, timeout: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", f"/api/v1/servers/{server}/drain", json={"timeout": timeout}
+        )
+        return result
+
+    async def maintenance(self, server: str, enabled: bool, drain_timeout: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST",
+            f"/api/v1/servers/{server}/maintenance",
+            json={"enabled": enabled, "drain_timeout": drain_timeout},
+        )
+        return result
+
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(
             "POST", f"/api/v1/servers/{server}/tools/{tool}", json=arguments

@@ -3,6 +3,8 @@
 GET  /api/v1/status                         every server and its instances
 GET  /api/v1/tools[?server=NAME]            tools, per server
 POST /api/v1/servers/{name}/tools/{tool}    call a tool; body: the arguments object
+POST /api/v1/servers/{name}/drain           {"timeout": 30}: no new calls; wait for those in flight
+POST /api/v1/servers/{name}/maintenance     {"enabled": true, "drain_timeout": 30} (drains first)
 POST /api/v1/servers/{name}/{action}        start | stop | restart
 GET  /api/v1/openapi.json                   this API described
 GET  /healthz                               the gateway process is up
@@ -77,6 +79,50 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/servers/{name}/drain": {
+            "post": {
+                "summary": "Stop new calls to a server and wait for those in flight",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"timeout": {"type": "number"}}}
+                        }
+                    }
+                },
+                "responses": {"200": _schema("Drained"), "404": _schema("Error")},
+            }
+        },
+        "/api/v1/servers/{name}/maintenance": {
+            "post": {
+                "summary": "Enter (after draining) or leave (after a health check) maintenance mode",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["enabled"],
+                                "properties": {
+                                    "enabled": {"type": "boolean"},
+                                    "drain_timeout": {"type": "number"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": _schema("Drained"),
+                    "400": _schema("Error"),
+                    "404": _schema("Error"),
+                    "503": _schema("Error"),
+                },
+            }
+        },
         "/api/v1/servers/{name}/{action}": {
             "post": {
                 "summary": "Start, stop or restart a server",
@@ -106,6 +152,10 @@ OPENAPI: dict[str, Any] = {
             "Tools": {
                 "type": "object",
                 "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
+            },
+            "Drained": {
+                "type": "object",
+                "properties": {"mode": {"type": ["string", "null"]}, "in_flight": {"type": "integer"}},
             },
             "CallToolResult": {
                 "type": "object",
@@ -165,6 +215,39 @@ def admin_app(gateway: Gateway) -> Starlette:
             return _fleet_error(exc)
         return await status(request)
 
+    async def _body(request: Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def drain(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await _body(request)
+        timeout = body.get("timeout", 30.0) if body is not None else None
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+            return _error(400, 'the body must be {"timeout": seconds}, seconds >= 0')
+        try:
+            left = await manager.drain_connections(name, timeout=float(timeout))
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return JSONResponse({"mode": manager.maintenance_mode(name), "in_flight": left})
+
+    async def maintenance(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await _body(request)
+        enabled = body.get("enabled") if body is not None else None
+        drain_timeout = body.get("drain_timeout", 30.0) if body is not None else None
+        if not isinstance(enabled, bool) or not isinstance(drain_timeout, int | float):
+            return _error(400, 'the body must be {"enabled": true|false, "drain_timeout": seconds}')
+        try:
+            left = await manager.drain_connections(name, timeout=float(drain_timeout)) if enabled else 0
+            await manager.set_maintenance_mode(name, enabled)
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return JSONResponse({"mode": manager.maintenance_mode(name), "in_flight": left})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
@@ -176,6 +259,8 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/api/v1/status", status),
             Route("/api/v1/tools", tools),
             Route("/api/v1/servers/{name}/tools/{tool}", call, methods=["POST"]),
+            Route("/api/v1/servers/{name}/drain", drain, methods=["POST"]),
+            Route("/api/v1/servers/{name}/maintenance", maintenance, methods=["POST"]),
             Route("/api/v1/servers/{name}/{action}", action, methods=["POST"]),
             Route("/api/v1/openapi.json", openapi),
             Route("/healthz", healthz),

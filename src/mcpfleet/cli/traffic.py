@@ -1,0 +1,60 @@
+"""``mcpfleet drain`` and ``mcpfleet maintenance``: take a server out of rotation on a running fleet.
+
+Both act on the fleet that ``mcpfleet up`` runs (through its admin API), since that is where
+calls flow; with no fleet up they say so.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from mcpfleet.cli.app import app, console, fleet_command, state_of
+from mcpfleet.cli.remote import AdminClient
+from mcpfleet.cli.runstate import read_state
+from mcpfleet.exceptions import FleetError
+
+__all__ = ["drain", "maintenance"]
+
+
+def _admin(ctx: typer.Context, timeout: float) -> AdminClient:
+    manager = state_of(ctx).manager()
+    live = read_state(manager.home)
+    if live is None or not live.gateway_url:
+        raise FleetError(
+            "No running fleet: drain and maintenance act on the fleet `mcpfleet up` serves; start it first"
+        )
+    return AdminClient(live.gateway_url, timeout=timeout + 30.0)
+
+
+def _report(server: str, result: dict[str, object]) -> None:
+    left = result.get("in_flight") or 0
+    mode = result.get("mode") or "taking calls"
+    note = f"; {left} call(s) were still in flight at the timeout" if left else ""
+    console.print(f"{server}: {mode}{note}")
+
+
+@app.command()
+@fleet_command
+async def drain(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument()],
+    timeout: Annotated[float, typer.Option(help="seconds to wait for calls in flight")] = 30.0,
+) -> None:
+    """Stop new calls to a server (they go to its backups, if any) and wait for those in flight."""
+    _report(server, await _admin(ctx, timeout).drain(server, timeout))
+
+
+@app.command()
+@fleet_command
+async def maintenance(
+    ctx: typer.Context,
+    server: Annotated[str, typer.Argument()],
+    state: Annotated[
+        Literal["on", "off"], typer.Argument(help="on: drain, then maintenance; off: health check, then back")
+    ],
+    drain_timeout: Annotated[float, typer.Option(help="seconds to wait for calls in flight")] = 30.0,
+) -> None:
+    """Put a server in maintenance (`on`) or bring it back after a health check (`off`)."""
+    _report(server, await _admin(ctx, drain_timeout).maintenance(server, state == "on", drain_timeout))
