@@ -42,6 +42,7 @@ __all__ = [
     "GatewayConfig",
     "NpmPackage",
     "OciPackage",
+    "OnDemandConfig",
     "PackageSpec",
     "PypiPackage",
     "RemotePackage",
@@ -196,6 +197,19 @@ class ServerSpec(_Model):
         return "http" if self.package.type == "remote" else "stdio"
 
 
+class OnDemandConfig(_Model):
+    """Agents on ``/mcp`` may find and add servers themselves (``fleet__find_servers``,
+    ``fleet__add_server``)."""
+
+    enabled: bool = True
+    approval: Literal["auto", "approve", "deny"] = Field(
+        "approve",
+        description="auto: install at once; approve: wait for `mcpfleet approve ID`; deny: refuse",
+    )
+    approval_timeout: float = Field(300.0, gt=0, description="seconds a request waits for an operator")
+    install_timeout: float = Field(300.0, gt=0, description="seconds to install, verify and start")
+
+
 class GatewayConfig(_Model):
     """The client-facing endpoint: ``/mcp`` for the fleet, ``/servers/{name}/mcp`` for one server."""
 
@@ -211,6 +225,7 @@ class GatewayConfig(_Model):
     )
     allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed to call")
     session_idle_timeout: float = Field(3600.0, gt=0)
+    on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
 
 
 class FleetConfig(_Model):

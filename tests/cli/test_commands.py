@@ -119,6 +119,9 @@ def test_drain_and_maintenance_on_a_running_fleet(tmp_path: Path) -> None:
         assert refused.returncode == 1 and "maintenance mode" in refused.stderr
         assert run(tmp_path, "maintenance", "toy", "off").stdout.strip() == "toy: taking calls"
         assert run(tmp_path, "call", "toy", "echo", "text=back").stdout.strip() == "back"
+        assert "No agent is waiting for approval" in run(tmp_path, "approve").stdout
+        unknown = run(tmp_path, "approve", "abc123", check=False)
+        assert unknown.returncode == 1 and "abc123" in unknown.stderr
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(timeout=30)

@@ -58,6 +58,16 @@ class AdminClient:
         )
         return result
 
+    async def approvals(self) -> list[dict[str, Any]]:
+        data = await self._request("GET", "/api/v1/approvals")
+        rows: list[dict[str, Any]] = data["approvals"]
+        return rows
+
+    async def decide(self, approval_id: str, approve: bool) -> dict[str, Any]:
+        data = await self._request("POST", f"/api/v1/approvals/{approval_id}", json={"approve": approve})
+        row: dict[str, Any] = data["approvals"][0]
+        return row
+
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(
             "POST", f"/api/v1/servers/{server}/tools/{tool}", json=arguments

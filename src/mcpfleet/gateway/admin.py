@@ -6,6 +6,8 @@ POST /api/v1/servers/{name}/tools/{tool}    call a tool; body: the arguments obj
 POST /api/v1/servers/{name}/drain           {"timeout": 30}: no new calls; wait for those in flight
 POST /api/v1/servers/{name}/maintenance     {"enabled": true, "drain_timeout": 30} (drains first)
 POST /api/v1/servers/{name}/{action}        start | stop | restart
+GET  /api/v1/approvals                      servers agents asked for, waiting for an operator
+POST /api/v1/approvals/{id}                 {"approve": true|false}
 GET  /api/v1/openapi.json                   this API described
 GET  /healthz                               the gateway process is up
 """
@@ -138,6 +140,30 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _schema("Status"), "404": _schema("Error"), "503": _schema("Error")},
             }
         },
+        "/api/v1/approvals": {
+            "get": {
+                "summary": "Servers agents asked to add, waiting for approval",
+                "responses": {"200": _schema("Approvals")},
+            }
+        },
+        "/api/v1/approvals/{id}": {
+            "post": {
+                "summary": "Approve or decline an agent's request to add a server",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["approve"],
+                                "properties": {"approve": {"type": "boolean"}},
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": _schema("Approvals"), "400": _schema("Error"), "404": _schema("Error")},
+            }
+        },
         "/healthz": {
             "get": {"summary": "The gateway process is up", "responses": {"200": {"description": "ok"}}}
         },
@@ -152,6 +178,10 @@ OPENAPI: dict[str, Any] = {
             "Tools": {
                 "type": "object",
                 "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
+            },
+            "Approvals": {
+                "type": "object",
+                "properties": {"approvals": {"type": "array", "items": {"type": "object"}}},
             },
             "Drained": {
                 "type": "object",
@@ -248,6 +278,20 @@ def admin_app(gateway: Gateway) -> Starlette:
             return _fleet_error(exc)
         return JSONResponse({"mode": manager.maintenance_mode(name), "in_flight": left})
 
+    async def approvals(request: Request) -> Response:
+        return JSONResponse({"approvals": [a.to_dict() for a in gateway.on_demand.pending.values()]})
+
+    async def decide(request: Request) -> Response:
+        body = await _body(request)
+        approve = body.get("approve") if body is not None else None
+        if not isinstance(approve, bool):
+            return _error(400, 'the body must be {"approve": true|false}')
+        try:
+            decided = gateway.on_demand.decide(request.path_params["id"], approve)
+        except FleetError as exc:
+            return _fleet_error(exc)
+        return JSONResponse({"approvals": [{**decided.to_dict(), "approved": approve}]})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
@@ -262,6 +306,8 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/api/v1/servers/{name}/drain", drain, methods=["POST"]),
             Route("/api/v1/servers/{name}/maintenance", maintenance, methods=["POST"]),
             Route("/api/v1/servers/{name}/{action}", action, methods=["POST"]),
+            Route("/api/v1/approvals", approvals),
+            Route("/api/v1/approvals/{id}", decide, methods=["POST"]),
             Route("/api/v1/openapi.json", openapi),
             Route("/healthz", healthz),
         ]

@@ -18,6 +18,7 @@ from mcpfleet.config import GatewayConfig
 from mcpfleet.gateway.admin import admin_app
 from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.http import MCPHttpApp, Receive, Scope, Send, text_response
+from mcpfleet.gateway.ondemand import OnDemand
 from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
 from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, VirtualView
@@ -40,7 +41,8 @@ class Gateway:
             version=__version__,
             instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
         )
-        self.fleet_view = FleetView(self.cache, self.config.separator)
+        self.on_demand = OnDemand(manager, self.config.on_demand, self.config.separator)
+        self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {
             name: VirtualView(self.cache, patterns, self.config.separator)

@@ -252,6 +252,10 @@ class Engine:
         name = params.get("name")
         if not isinstance(name, str):
             raise _RpcError(INVALID_PARAMS, "tools/call needs a string `name`")
+        local = getattr(view, "local", None)
+        if local is not None and local.handles(name):
+            arguments = params.get("arguments")
+            return await local.call(name, arguments if isinstance(arguments, dict) else {})
         try:
             route = view.route("tools/call", name)
         except KeyError:

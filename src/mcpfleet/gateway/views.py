@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 from mcpfleet.exceptions import FleetError
 
-__all__ = ["FleetView", "ListCache", "Route", "ServerView", "View", "VirtualView"]
+__all__ = ["FleetView", "ListCache", "LocalTools", "Route", "ServerView", "View", "VirtualView"]
 
 log = logging.getLogger("mcpfleet.gateway")
 
@@ -163,8 +163,28 @@ class View:
         raise KeyError(uri)
 
 
+class LocalTools(Protocol):
+    """Tools the gateway answers itself (the on-demand meta-tools)."""
+
+    def tools(self) -> list[dict[str, Any]]: ...
+
+    def handles(self, name: str) -> bool: ...
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class FleetView(View):
-    """``/mcp``: every running server, namespaced."""
+    """``/mcp``: every running server, namespaced, and the gateway's own ``local`` tools."""
+
+    def __init__(self, cache: ListCache, separator: str = "__", local: LocalTools | None = None) -> None:
+        super().__init__(cache, separator)
+        self.local = local
+
+    async def list(self, method: str) -> list[dict[str, Any]]:
+        items = await super().list(method)
+        if method == "tools/list" and self.local is not None:
+            items += self.local.tools()
+        return items
 
 
 class ServerView(View):
