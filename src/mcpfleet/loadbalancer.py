@@ -343,12 +343,18 @@ class LoadBalancer:
                 await target.backend.aclose()
 
     def get_instance(
-        self, server: str, *, session_key: str | None = None, exclude: Iterable[str] = ()
+        self,
+        server: str,
+        *,
+        session_key: str | None = None,
+        exclude: Iterable[str] = (),
+        prefer: str | None = None,
     ) -> Target:
         """The target for the next call; raises :class:`ServerUnavailableError` if none can take it.
 
         Order: a redirect if one is set; else the server's own available targets (none while the
-        server is draining or in maintenance); else its backups.
+        server is draining or in maintenance); else its backups. ``prefer`` (a target id) wins
+        while it can take calls: a multi-round call returns to the instance that holds its state.
         """
         excluded = set(exclude)
         redirect = self._redirects.get(server)
@@ -356,11 +362,11 @@ class LoadBalancer:
         if redirect is not None or server not in self._modes:
             candidates = self._candidates(groups, excluded)
             if candidates:
-                return self._pick(server, candidates, session_key)
+                return self._pick(server, candidates, session_key, prefer)
         if redirect is None and server in self._backups:
             candidates = self._candidates([self._backups[server]], excluded)
             if candidates:
-                return self._pick(server, candidates, session_key)
+                return self._pick(server, candidates, session_key, prefer)
         raise self._unavailable(server, groups, excluded)
 
     def _candidates(self, groups: Iterable[str], excluded: set[str]) -> list[Target]:
@@ -394,7 +400,13 @@ class LoadBalancer:
         states = ", ".join(f"{t.id}: {'already tried' if t.id in excluded else t.why_not()}" for t in known)
         return ServerUnavailableError(server, f"no instance can take calls ({states})")
 
-    def _pick(self, server: str, candidates: list[Target], session_key: str | None) -> Target:
+    def _pick(
+        self, server: str, candidates: list[Target], session_key: str | None, prefer: str | None = None
+    ) -> Target:
+        if prefer is not None:
+            for target in candidates:
+                if target.id == prefer:
+                    return target
         strategy = self._strategies.get(server, self.strategy)
         if strategy is Strategy.SESSION_HASH and session_key is not None:
             # Rendezvous hashing: a session keeps its target while that target stays available.

@@ -453,11 +453,14 @@ class MCPManager:
         *,
         timeout: float | None = None,
         session_key: str | None = None,
+        pin: list[str] | None = None,
     ) -> dict[str, Any]:
         """Send one request to the instance the balancer picks, failing over where that is safe.
 
-        A request that never reached an instance (it had just died) goes to the next one. A
-        request cut off mid-flight is repeated once elsewhere only if it is safe to repeat;
+        ``pin`` holds the id of the instance to prefer (if it can take the call) and receives the
+        id of the one that took it. A request that never reached an instance (it had just died)
+        goes to the next one. A request cut off mid-flight is repeated once elsewhere only if it
+        is safe to repeat;
         otherwise :class:`CallInterruptedError` says it may or may not have run.
         """
         spec = self.spec(server)
@@ -466,7 +469,11 @@ class MCPManager:
         tried: list[str] = []
         repeated = False
         while True:
-            target = self.load_balancer.get_instance(server, session_key=session_key, exclude=tried)
+            target = self.load_balancer.get_instance(
+                server, session_key=session_key, exclude=tried, prefer=pin[0] if pin else None
+            )
+            if pin is not None:
+                pin[:] = [target.id]
             try:
                 result = await target.request(method, params, timeout=timeout)
             except ServerUnavailableError:
@@ -561,10 +568,14 @@ class MCPManager:
         *,
         timeout: float | None = None,
         session_key: str | None = None,
+        pin: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Any MCP request to one instance of a server (``resources/read``, ``prompts/get``, ...)."""
+        """Any MCP request to one instance of a server (``resources/read``, ``prompts/get``, ...).
+
+        ``pin`` keeps a multi-round request on one instance (see :meth:`_routed`).
+        """
         return await self._routed(
-            server, method, dict(params or {}), timeout=timeout, session_key=session_key
+            server, method, dict(params or {}), timeout=timeout, session_key=session_key, pin=pin
         )
 
     async def list_tools(self, server: str | None = None) -> list[ToolInfo]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mcp import Client
+from mcp import Client, types
 
 from helpers import fleet, npm_server, own_server
 from mcpfleet.config import GatewayConfig
@@ -127,3 +127,29 @@ async def test_one_client_session_stays_on_one_instance(gateway: tuple[str, MCPM
             answers = [(await client.call_tool("lookup", {"key": "k"})).content[0] for _ in range(4)]
             pids.append({json.dumps(a.model_dump()).rsplit("@", 1)[1] for a in answers})
     assert all(len(p) == 1 for p in pids)
+
+
+async def test_sampling_asked_by_an_upstream_reaches_the_session_client(
+    gateway: tuple[str, MCPManager],
+) -> None:
+    url, _ = gateway
+    asked: list[str] = []
+
+    async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(str(getattr(params.messages[0].content, "text", "")))
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="forty-two"), model="test-llm"
+        )
+
+    async with Client(f"{url}/servers/conformance/mcp", mode="legacy", sampling_callback=sample) as client:  # type: ignore[arg-type]
+        result = await client.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+    assert not result.is_error
+    assert asked == ["what is six times seven?"]
+    assert "forty-two" in "".join(getattr(c, "text", "") for c in result.content)
+
+    async with Client(f"{url}/servers/conformance/mcp", mode="legacy") as client:  # type: ignore[arg-type]
+        refused = await client.call_tool("test_sampling", {"prompt": "x"})
+    assert refused.is_error
+    assert "did not declare the sampling capability" in "".join(
+        getattr(c, "text", "") for c in refused.content
+    )

@@ -52,6 +52,16 @@ UNSUPPORTED_PROTOCOL_VERSION = -32022
 HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY = -32020, -32021
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 _LOG_LEVEL = META_PREFIX + "logLevel"
+_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
+_PASSED = (_LOG_LEVEL, _CLIENT_CAPABILITIES)  # envelope keys that speak for the client, not the gateway
+# What a client must have declared before an upstream may ask it for input.
+_INPUT_CAPABILITY = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+MAX_INPUT_ROUNDS = 10
+INPUT_TIMEOUT = 600.0  # seconds a client has to answer a sampling or elicitation request
 
 
 def is_modern(message: dict[str, Any], header_version: str | None = None) -> bool:
@@ -80,6 +90,7 @@ class ClientState:
     client_info: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)
     initialized: bool = False
+    requests: dict[Any, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)  # ours, to the client
     log_level: str = "info"  # what logging/setLevel asked for; upstream log messages below it are not sent
     created: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
@@ -123,7 +134,10 @@ class Engine:
         msg_id = message.get("id")
         if not isinstance(method, str):
             if "result" in message or "error" in message:
-                return None  # a client's answer to a server request: nothing asks yet
+                answer = client.requests.get(msg_id)
+                if answer is not None and not answer.done():
+                    answer.set_result(message)  # the answer to an upstream's input request
+                return None
             return error_reply(msg_id, INVALID_REQUEST, "Invalid request: no method")
         params = message.get("params") or {}
         if not isinstance(params, dict):
@@ -243,7 +257,7 @@ class Engine:
         out = {**params, **changes}
         meta = out.get("_meta")
         if isinstance(meta, dict) and any(k.startswith(META_PREFIX) for k in meta):
-            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX) or k == _LOG_LEVEL}
+            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX) or k in _PASSED}
         return out
 
     async def _call_tool(
@@ -263,10 +277,12 @@ class Engine:
         upstream_params = self._upstream_params(params, name=route.name)
         token = None
         if emit is not None and not client.stateless:
-            # A session client's logging/setLevel, told per request as 2026-07-28 upstreams expect.
+            # A session client's log level and capabilities, per request as 2026-07-28 upstreams
+            # expect (session upstreams ignore them).
             meta = upstream_params.get("_meta")
             upstream_params["_meta"] = {
                 _LOG_LEVEL: client.log_level,
+                _CLIENT_CAPABILITIES: client.capabilities,
                 **(meta if isinstance(meta, dict) else {}),
             }
         if emit is not None:
@@ -277,10 +293,28 @@ class Engine:
                 self._progress[token] = (emit, meta["progressToken"])
                 upstream_params["_meta"] = {**meta, "progressToken": token}
             self._calls.setdefault(route.server, set()).add(emit)
+        pin: list[str] = []  # the rounds of a multi-round call go back to the same instance
         try:
-            return await self.upstream.request(
-                route.server, "tools/call", upstream_params, session_key=client.id
+            result = await self.upstream.request(
+                route.server, "tools/call", upstream_params, session_key=client.id, pin=pin
             )
+            for _ in range(MAX_INPUT_ROUNDS):
+                if client.stateless or result.get("resultType") != "input_required":
+                    return result  # a 2026-07-28 client answers input requests itself
+                try:
+                    responses = await self._ask_client(route.server, result, client, emit)
+                except _InputFailed as exc:
+                    return _tool_error(str(exc))
+                retry = {
+                    k: v for k, v in upstream_params.items() if k not in ("inputResponses", "requestState")
+                }
+                retry["inputResponses"] = responses
+                if result.get("requestState") is not None:
+                    retry["requestState"] = result["requestState"]
+                result = await self.upstream.request(
+                    route.server, "tools/call", retry, session_key=client.id, pin=pin
+                )
+            return _tool_error(f"{route.server} asked for input more than {MAX_INPUT_ROUNDS} times; gave up")
         except ToolCallError:
             raise
         except FleetError as exc:
@@ -291,6 +325,48 @@ class Engine:
                 self._calls[route.server].discard(emit)
                 if token is not None:
                     del self._progress[token]
+
+    async def _ask_client(
+        self, server: str, result: dict[str, Any], client: ClientState, emit: Emit | None
+    ) -> dict[str, Any]:
+        """Put a 2026-07-28 upstream's input requests to a session client as server requests.
+
+        Returns the responses keyed as the upstream asked; raises :class:`_InputFailed` if the
+        client cannot or will not answer.
+        """
+        responses: dict[str, Any] = {}
+        for key, request in (result.get("inputRequests") or {}).items():
+            method = str(request.get("method"))
+            needed = _INPUT_CAPABILITY.get(method)
+            if needed is None or needed not in client.capabilities or emit is None:
+                why = "this request cannot carry it" if emit is not None else "it was not asked for"
+                if needed is None:
+                    why = "mcpfleet does not know that request"
+                elif needed not in client.capabilities:
+                    why = f"this client did not declare the {needed} capability"
+                raise _InputFailed(f"{server} needs {method} from the client, but {why}")
+            request_id = f"mcpfleet-{next(self._tokens)}"
+            answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            client.requests[request_id] = answer
+            try:
+                emit(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": request_id,
+                        "method": method,
+                        "params": request.get("params") or {},
+                    }
+                )
+                reply = await asyncio.wait_for(answer, INPUT_TIMEOUT)
+            except TimeoutError:
+                raise _InputFailed(f"the client did not answer {method} within {INPUT_TIMEOUT:g}s") from None
+            finally:
+                client.requests.pop(request_id, None)
+            if "error" in reply:
+                error = reply["error"] if isinstance(reply["error"], dict) else {}
+                raise _InputFailed(f"the client declined {method}: {error.get('message', 'no reason given')}")
+            responses[key] = reply.get("result") or {}
+        return responses
 
     async def _forward_resource(self, method: str, params: dict[str, Any], view: View) -> dict[str, Any]:
         uri = params.get("uri")
@@ -337,6 +413,14 @@ class Engine:
         return await self.upstream.request(
             route.server, "completion/complete", self._upstream_params(params, ref=ref)
         )
+
+
+def _tool_error(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+class _InputFailed(Exception):
+    """A session client could not answer an upstream's input request."""
 
 
 class _RpcError(Exception):

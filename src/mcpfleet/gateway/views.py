@@ -50,6 +50,7 @@ class Upstream(Protocol):
         params: dict[str, Any] | None = None,
         *,
         session_key: str | None = None,
+        pin: list[str] | None = None,
     ) -> dict[str, Any]: ...
 
 
