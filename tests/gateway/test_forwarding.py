@@ -29,7 +29,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[str, MCPManager]]:
         tmp_path / "home",
         everything=npm_server("server-everything"),
         work=own_server("work_server.py", instances=2),
-        conformance=own_server("conformance_server.py"),
+        conformance=own_server("conformance_server.py", instances=2),
     )
     config.gateway = GatewayConfig(port=0)
     async with MCPManager(config, auto_install=True) as manager:
@@ -153,3 +153,22 @@ async def test_sampling_asked_by_an_upstream_reaches_the_session_client(
     assert "did not declare the sampling capability" in "".join(
         getattr(c, "text", "") for c in refused.content
     )
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_every_round_of_a_call_returns_to_its_instance(
+    gateway: tuple[str, MCPManager], mode: str
+) -> None:
+    # Two instances, each sealing its requestState with its own random key: a round that went
+    # to the other instance would be refused and the call asked again, forever.
+    url, _ = gateway
+
+    async def confirm(context: Any, params: Any) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"ok": True})
+
+    async with Client(f"{url}/servers/conformance/mcp", mode=mode, elicitation_callback=confirm) as client:  # type: ignore[arg-type]
+        for _ in range(4):
+            result = await client.call_tool("test_input_required_result_request_state", {})
+            assert "state-ok: confirmed=True" in "".join(getattr(c, "text", "") for c in result.content), (
+                result
+            )

@@ -8,6 +8,8 @@ models. Replies to 2026-07-28 (stateless) clients carry that revision's required
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import itertools
 import logging
 import secrets
@@ -61,6 +63,7 @@ _INPUT_CAPABILITY = {
     "roots/list": "roots",
 }
 MAX_INPUT_ROUNDS = 10
+_STATE_PREFIX = "mcpfleet1."  # requestState = prefix + instance id + "." + the upstream's own
 INPUT_TIMEOUT = 600.0  # seconds a client has to answer a sampling or elicitation request
 
 
@@ -293,14 +296,27 @@ class Engine:
                 self._progress[token] = (emit, meta["progressToken"])
                 upstream_params["_meta"] = {**meta, "progressToken": token}
             self._calls.setdefault(route.server, set()).add(emit)
-        pin: list[str] = []  # the rounds of a multi-round call go back to the same instance
+        # The rounds of a multi-round call go back to the instance that holds its state; a
+        # 2026-07-28 client carries that instance's id inside the requestState it echoes.
+        pin: list[str] = []
+        state = upstream_params.get("requestState")
+        if isinstance(state, str) and state.startswith(_STATE_PREFIX):
+            instance, _, upstream_params["requestState"] = state[len(_STATE_PREFIX) :].partition(".")
+            with contextlib.suppress(ValueError):
+                pin.append(base64.urlsafe_b64decode(instance + "==").decode())
         try:
             result = await self.upstream.request(
                 route.server, "tools/call", upstream_params, session_key=client.id, pin=pin
             )
             for _ in range(MAX_INPUT_ROUNDS):
-                if client.stateless or result.get("resultType") != "input_required":
-                    return result  # a 2026-07-28 client answers input requests itself
+                if result.get("resultType") != "input_required":
+                    return result
+                if client.stateless:  # it answers input requests itself, then retries
+                    if isinstance(result.get("requestState"), str) and pin:
+                        instance = base64.urlsafe_b64encode(pin[0].encode()).decode().rstrip("=")
+                        state = f"{_STATE_PREFIX}{instance}.{result['requestState']}"
+                        result = {**result, "requestState": state}
+                    return result
                 try:
                     responses = await self._ask_client(route.server, result, client, emit)
                 except _InputFailed as exc:
