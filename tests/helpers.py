@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
+from mcpfleet.manager import MCPManager
 
 SERVERS = Path(__file__).parent / "servers"
 NPM_BIN = SERVERS / "npm" / "node_modules" / ".bin"
@@ -95,3 +96,16 @@ async def serve_http(script: str, *args: str, port: int | None = None) -> AsyncI
     finally:
         server.kill(signal.SIGTERM)
         await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(manager: MCPManager) -> AsyncIterator[str]:
+    """The fleet's gateway on a loopback port (``gateway.port`` 0 picks a free one); yields its URL."""
+    from mcpfleet.gateway import Gateway, GatewayServer
+
+    server = GatewayServer(Gateway(manager))
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import SERVERS, fleet, own_server
+from helpers import SERVERS, fleet, own_server, serve_gateway
 from mcpfleet.config import GatewayConfig
-from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.manager import MCPManager
 
 pytestmark = pytest.mark.timeout(150)
@@ -66,12 +65,8 @@ async def conformance_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
     async with MCPManager(config) as manager:
         assert (await manager.batch_install()).ok
         assert await manager.start_all() == {"conformance": "ready"}
-        server = GatewayServer(Gateway(manager))
-        await server.start()
-        try:
-            yield f"{server.url}/servers/conformance/mcp"
-        finally:
-            await server.stop()
+        async with serve_gateway(manager) as url:
+            yield f"{url}/servers/conformance/mcp"
 
 
 async def _run_suite(url: str, args: list[str], out: Path) -> str:

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from helpers import fleet, npm_server, own_server
+from helpers import fleet, npm_server, own_server, serve_gateway
 from mcpfleet.config import GatewayConfig
-from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.manager import MCPManager
 
 pytestmark = pytest.mark.timeout(90)
@@ -34,12 +33,8 @@ async def gateway(tmp_path: Path) -> AsyncIterator[tuple[str, MCPManager]]:
     config.gateway = GatewayConfig(port=0)
     async with MCPManager(config, auto_install=True) as manager:
         assert set((await manager.start_all()).values()) == {"ready"}
-        server = GatewayServer(Gateway(manager))
-        await server.start()
-        try:
-            yield server.url, manager
-        finally:
-            await server.stop()
+        async with serve_gateway(manager) as url:
+            yield url, manager
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

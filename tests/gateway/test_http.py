@@ -11,9 +11,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from helpers import fleet, npm_server, own_server, pypi_server
+from helpers import fleet, npm_server, own_server, pypi_server, serve_gateway
 from mcpfleet.config import GatewayConfig
-from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.manager import MCPManager
 
 pytestmark = pytest.mark.timeout(90)
@@ -34,12 +33,8 @@ async def gateway_url(tmp_path: Path) -> AsyncIterator[str]:
         assert (await manager.batch_install()).ok
         results = await manager.start_all()
         assert set(results.values()) == {"ready"}, results
-        server = GatewayServer(Gateway(manager))
-        await server.start()
-        try:
-            yield server.url
-        finally:
-            await server.stop()
+        async with serve_gateway(manager) as url:
+            yield url
 
 
 def _text(result: Any) -> str:

@@ -12,9 +12,8 @@ import httpx
 import pytest
 from mcp import Client
 
-from helpers import fleet, own_server
+from helpers import fleet, own_server, serve_gateway
 from mcpfleet.config import GatewayConfig, OnDemandConfig
-from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.manager import MCPManager
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,12 +34,8 @@ def gateway(tmp_path: Path) -> Fleet:
         config.gateway = GatewayConfig(port=0, on_demand=OnDemandConfig(**on_demand))
         async with MCPManager(config, auto_install=True) as manager:
             await manager.start_server("echo")
-            server = GatewayServer(Gateway(manager))
-            await server.start()
-            try:
-                yield server.url
-            finally:
-                await server.stop()
+            async with serve_gateway(manager) as url:
+                yield url
 
     return start
 
