@@ -35,7 +35,6 @@ _NO_SUBSCRIPTIONS = (
     "the gateway has no resource subscriptions (it advertises subscribe: false) and the fixture, "
     "spoken to in 2026-07-28, has no resources/subscribe"
 )
-_NO_LISTEN = "the gateway does not implement subscriptions/listen (2026-07-28 notification streams)"
 
 # "scenario:check-id" -> why it fails through the gateway.
 EXPECTED: dict[str, dict[str, str]] = {
@@ -43,11 +42,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "resources-subscribe:resources-subscribe": _NO_SUBSCRIPTIONS,
         "resources-unsubscribe:resources-unsubscribe": _NO_SUBSCRIPTIONS,
     },
-    "2026-07-28": {
-        "server-stateless:sep-2575-server-sends-subscription-ack": _NO_LISTEN,
-        "server-stateless:sep-2575-server-tags-subscription-id": _NO_LISTEN,
-        "server-stateless:sep-2575-server-honors-notification-filter": _NO_LISTEN,
-    },
+    "2026-07-28": {},
 }
 RUNS = {
     "stable": [],  # the default ("active") suite at the latest dated revision

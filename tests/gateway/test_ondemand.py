@@ -44,7 +44,8 @@ def text(result: Any) -> str:
     return "".join(getattr(c, "text", "") for c in result.content)
 
 
-async def test_find_and_add_with_auto_approval(gateway: Fleet) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_find_and_add_with_auto_approval(gateway: Fleet, mode: str) -> None:
     changed = asyncio.Event()
 
     async def on_message(message: Any) -> None:
@@ -53,16 +54,22 @@ async def test_find_and_add_with_auto_approval(gateway: Fleet) -> None:
 
     async with (
         gateway(approval="auto") as url,
-        Client(f"{url}/mcp", mode="legacy", message_handler=on_message) as agent,
+        Client(f"{url}/mcp", mode=mode, message_handler=on_message) as agent,
     ):
         names = {t.name for t in (await agent.list_tools()).tools}
         assert {"fleet__find_servers", "fleet__add_server", "echo__echo"} <= names
         found = await agent.call_tool("fleet__find_servers", {"query": "time"})
         assert "- time" in text(found) and "registry could not be searched" in text(found)
-        added = await agent.call_tool("fleet__add_server", {"name": "work"})
+        if mode == "legacy":  # told on the session's GET stream
+            added = await agent.call_tool("fleet__add_server", {"name": "work"})
+            await asyncio.wait_for(changed.wait(), 10)
+        else:  # told on a subscriptions/listen stream
+            async with agent.listen(tools_list_changed=True) as subscription:
+                assert subscription.honored.tools_list_changed
+                added = await agent.call_tool("fleet__add_server", {"name": "work"})
+                await asyncio.wait_for(anext(subscription), 10)
         assert not added.is_error, text(added)
         assert "work__lookup" in text(added)
-        await asyncio.wait_for(changed.wait(), 10)  # told on its event stream
         names = {t.name for t in (await agent.list_tools()).tools}
         assert {"work__lookup", "work__store"} <= names
         result = await agent.call_tool("work__lookup", {"key": "k"})

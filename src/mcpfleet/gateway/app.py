@@ -86,6 +86,7 @@ class Gateway:
                 self.broadcast(note)
 
     def broadcast(self, method: str) -> None:
+        self.mcp.publish(method)
         for client in self.sessions.all():
             if client.notifications.full():
                 continue  # a client that does not read its stream loses notifications, not memory

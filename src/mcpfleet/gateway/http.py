@@ -47,6 +47,12 @@ Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 MAX_BODY = 4 * 1024 * 1024
+_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+_LISTEN_KINDS = {  # notification -> the subscriptions/listen filter key that asks for it
+    "notifications/tools/list_changed": "toolsListChanged",
+    "notifications/prompts/list_changed": "promptsListChanged",
+    "notifications/resources/list_changed": "resourcesListChanged",
+}
 
 
 def _dumps(obj: Any) -> bytes:
@@ -133,6 +139,7 @@ class MCPHttpApp:
         self.engine = engine
         self.resolve = resolve
         self.sessions = sessions
+        self.listeners: set[asyncio.Queue[str | None]] = set()  # 2026-07-28 subscriptions/listen streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -250,6 +257,9 @@ class MCPHttpApp:
                 await text_response(send, 400, f"Unsupported MCP-Protocol-Version: {header_version}")
                 return
             client = found
+        if client.stateless and first.get("method") == "subscriptions/listen" and "id" in first:
+            await self._listen(receive, send, first)
+            return
         if not batch and "id" in first and isinstance(first.get("method"), str):
             await self._answer_one(receive, send, first, view, client, extra, "text/event-stream" in accept)
             return
@@ -322,6 +332,55 @@ class MCPHttpApp:
             await _send_event(send, notes.get_nowait())
         await _send_event(send, reply)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _listen(self, receive: Receive, send: Send, message: dict[str, Any]) -> None:
+        """``subscriptions/listen`` (2026-07-28): the answer is a stream of the list changes asked for.
+
+        The acknowledgement comes first; every frame carries the request's id as its subscription
+        id. Resource update subscriptions are not offered (the acknowledgement leaves them out).
+        """
+        params = message.get("params") or {}
+        wanted = params.get("notifications") if isinstance(params, dict) else None
+        wanted = wanted if isinstance(wanted, dict) else {}
+        honored = {key: True for key in _LISTEN_KINDS.values() if wanted.get(key) is True}
+        meta = {_SUBSCRIPTION_ID: message["id"]}
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=100)
+        self.listeners.add(queue)
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await self._start_stream(send, [])
+            ack = {"notifications": honored, "_meta": meta}
+            await _send_event(
+                send, {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": ack}
+            )
+            while not gone.done():
+                waiting = asyncio.ensure_future(queue.get())
+                await asyncio.wait({waiting, gone}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                    if not gone.done():
+                        await send(
+                            {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
+                        )
+                    continue
+                method = waiting.result()
+                if method is None:  # the gateway is stopping: end the stream the graceful way
+                    await _send_event(
+                        send, {"jsonrpc": "2.0", "id": message["id"], "result": {"_meta": meta}}
+                    )
+                    break
+                if honored.get(_LISTEN_KINDS.get(method, "")):
+                    await _send_event(send, {"jsonrpc": "2.0", "method": method, "params": {"_meta": meta}})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            gone.cancel()
+            self.listeners.discard(queue)
+
+    def publish(self, method: str | None) -> None:
+        """Tell every listen stream of a list change (``None``: the gateway is stopping)."""
+        for queue in list(self.listeners):
+            if not queue.full():  # a client that does not read loses notifications, not memory
+                queue.put_nowait(method)
 
     @staticmethod
     async def _start_stream(send: Send, extra: list[tuple[bytes, bytes]]) -> None:

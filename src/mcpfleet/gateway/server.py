@@ -69,6 +69,7 @@ class GatewayServer:
             return
         self._server.should_exit = True
         self.gateway.sessions.close_all()
+        self.gateway.mcp.publish(None)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
