@@ -382,14 +382,14 @@ class LoadBalancer:
         if mode == "maintenance":
             return ServerUnavailableError(
                 server,
-                "is in maintenance mode and has no backup that can take calls; calls resume when "
+                "in maintenance mode, with no backup that can take calls; calls resume when "
                 "maintenance ends (set_maintenance_mode(server, False), or `mcpfleet maintenance "
                 f"{server} off`)",
             )
         if mode == "draining":
             return ServerUnavailableError(
                 server,
-                "is draining (taking no new calls) and has no backup that can take calls; "
+                "draining (taking no new calls), with no backup that can take calls; "
                 "end it with set_maintenance_mode(server, False)",
             )
         known = [
