@@ -290,26 +290,21 @@ class MCPHttpApp:
 
         A client that disconnects before the answer cancels the call upstream.
         """
-        notes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        call = asyncio.ensure_future(
-            self.engine.handle(message, view, client, notes.put_nowait if sse else None)
-        )
-        gone = asyncio.ensure_future(_disconnected(receive))
+        loop = asyncio.get_running_loop()
+        notes: list[dict[str, Any]] = []
+        wake: asyncio.Future[None] = loop.create_future()  # set when a note arrives (no task per request)
+
+        def emit(note: dict[str, Any]) -> None:
+            notes.append(note)
+            if not wake.done():
+                wake.set_result(None)
+
+        call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None))
+        gone = loop.create_task(_disconnected(receive))
         streaming = False
         try:
-            while True:
-                waiting = asyncio.ensure_future(notes.get())
-                await asyncio.wait({call, gone, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiting.done():
-                    waiting.cancel()
-                elif not call.done() or streaming:
-                    if not streaming:
-                        await self._start_stream(send, extra)
-                        streaming = True
-                    await _send_event(send, waiting.result())
-                    continue
-                else:
-                    notes.put_nowait(waiting.result())  # with the answer: stream both, in order
+            while not call.done():
+                await asyncio.wait((call, gone, wake), return_when=asyncio.FIRST_COMPLETED)
                 if call.done():
                     break
                 if gone.done():
@@ -317,19 +312,26 @@ class MCPHttpApp:
                     call.cancel()
                     await asyncio.gather(call, return_exceptions=True)
                     return
+                # Notes came before the answer: switch to an SSE stream and send them as they come.
+                if not streaming:
+                    await self._start_stream(send, extra)
+                    streaming = True
+                while notes:
+                    await _send_event(send, notes.pop(0))
+                wake = loop.create_future()
         finally:
             gone.cancel()
         reply = call.result()
         status = 200
         if client.stateless and reply is not None and "error" in reply:
             status = _STATELESS_ERROR_STATUS.get(reply["error"].get("code"), 200)
-        if not streaming and notes.empty():
+        if not streaming and not notes:
             await _respond(send, status, _dumps(reply), extra)
             return
         if not streaming:
             await self._start_stream(send, extra)
-        while not notes.empty():
-            await _send_event(send, notes.get_nowait())
+        for note in notes:
+            await _send_event(send, note)
         await _send_event(send, reply)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
