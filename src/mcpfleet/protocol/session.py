@@ -45,7 +45,9 @@ METHOD_NOT_FOUND = -32601
 Protocol = Literal["auto", "session", "stateless"]
 Notify = Callable[[str, dict[str, Any]], None]
 CLIENT_INFO = {"name": "mcpfleet", "version": __version__}
-CLIENT_CAPABILITIES: dict[str, Any] = {"roots": {"listChanged": False}}
+# We answer no server-to-client requests on our own sessions (ping aside): declaring none means
+# servers do not ask (a 2026-07-28 call made for a client carries that client's capabilities).
+CLIENT_CAPABILITIES: dict[str, Any] = {}
 
 
 class ClientSession:
