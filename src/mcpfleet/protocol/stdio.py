@@ -15,6 +15,7 @@ __all__ = ["StdioTransport"]
 
 log = logging.getLogger("mcpfleet.protocol")
 LINE_LIMIT = 64 * 1024 * 1024  # one message may carry a large image or file
+WRITE_BUFFER_LIMIT = 1024 * 1024  # bytes queued for a server's stdin before send() waits for it to read
 
 
 class StdioTransport(Transport):
@@ -42,6 +43,7 @@ class StdioTransport(Transport):
         self.garbage_lines = 0
         self.first_garbage: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._out: list[bytes] = []  # lines sent this loop turn, written together by _flush
 
     def start(self, deliver: Deliver, lost: Lost) -> None:
         self._task = asyncio.create_task(self._read(deliver, lost), name=f"mcpfleet-stdio-{self.server}")
@@ -88,16 +90,36 @@ class StdioTransport(Transport):
             log.warning("%s wrote a line on stdout that is not JSON-RPC, skipped: %.200s", self.server, text)
 
     async def send(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except (ConnectionError, RuntimeError, OSError) as exc:
+        """Queue one line; the lines of one event-loop turn go to the pipe in one write.
+
+        A request the server never got because its stdin is gone fails here (nothing was sent);
+        one lost after this returns fails when the process's exit closes the session.
+        """
+        if self.writer.is_closing() or self.reader.at_eof():
             raise ServerUnavailableError(
                 self.server,
-                f"cannot write to its stdin ({exc or type(exc).__name__}), so nothing was sent; "
-                "the process has ended" + self.describe_trouble(),
-            ) from None
+                "its stdin is closed, so nothing was sent; the process has ended" + self.describe_trouble(),
+            )
+        self._out.append(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            try:
+                await self.writer.drain()  # a server that does not read its stdin slows us, not our memory
+            except (ConnectionError, RuntimeError, OSError) as exc:
+                raise ConnectionClosedError(
+                    self.server,
+                    f"writing to its stdin failed ({exc or type(exc).__name__})" + self.describe_trouble(),
+                ) from None
+
+    def _flush(self) -> None:
+        data = b"".join(self._out)
+        self._out.clear()
+        if data and not self.writer.is_closing():
+            try:
+                self.writer.write(data)
+            except (ConnectionError, RuntimeError, OSError) as exc:  # the reader's EOF ends the session
+                log.info("%s: writing to its stdin failed: %s", self.server, exc)
 
     def describe_trouble(self) -> str:
         parts = []
@@ -111,6 +133,7 @@ class StdioTransport(Transport):
         return "".join(parts)
 
     async def aclose(self) -> None:
+        self._flush()
         if not self.writer.is_closing():
             self.writer.close()
         if self._task is not None and not self._task.done():
