@@ -127,3 +127,12 @@ def test_drain_and_maintenance_on_a_running_fleet(tmp_path: Path) -> None:
         up.wait(timeout=30)
         if up.stderr is not None:
             up.stderr.close()
+
+
+def test_search_says_when_the_registry_cannot_be_reached(tmp_path: Path) -> None:
+    (tmp_path / "mcpfleet.yaml").write_text(
+        yaml.safe_dump({"registry_url": f"http://127.0.0.1:{free_port()}"})
+    )
+    done = run(tmp_path, "search", "time")
+    assert "time" in done.stdout
+    assert "Built-in catalog only" in done.stderr and "Cannot reach the MCP registry" in done.stderr

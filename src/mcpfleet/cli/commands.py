@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mcpfleet.cli import render
@@ -118,6 +119,8 @@ async def search(
             entry.name, ", ".join(entry.aliases), package, entry.source, mark, entry.description[:80]
         )
     console.print(table)
+    if manager.catalog.last_registry_error:
+        err.print(f"[yellow]Built-in catalog only: {escape(manager.catalog.last_registry_error)}[/]")
 
 
 @app.command()
