@@ -415,6 +415,10 @@ class MCPManager:
         supervisor = self._supervisors.get(server)
         return list(supervisor.instances) if supervisor else []
 
+    def supervisor(self, server: str) -> Supervisor | None:
+        """The supervisor of a running server (None when it is not running)."""
+        return self._supervisors.get(server)
+
     def running_servers(self) -> list[str]:
         return list(self._supervisors)
 

@@ -1,6 +1,6 @@
 """A small MCP server on stdio (standard library only) for the cases real servers do not show.
 
-    python toy.py [--protocol session|stateless|both] [--mode MODE] [--banner]
+    python toy.py [--protocol session|stateless|both] [--mode MODE] [--banner] [--exit-if FILE]
 
 Modes: ``normal``; ``exit`` (writes to stderr and exits 3 at once); ``hang`` (reads but never
 answers); ``garbage`` (answers everything with a line that is not JSON).
@@ -115,7 +115,12 @@ def main() -> None:
     parser.add_argument("--protocol", default="session", choices=["session", "stateless", "both"])
     parser.add_argument("--mode", default="normal", choices=["normal", "exit", "hang", "garbage"])
     parser.add_argument("--banner", action="store_true")
+    parser.add_argument(
+        "--exit-if", metavar="FILE", help="exit at start (like --mode exit) while FILE exists"
+    )
     opts = parser.parse_args()
+    if opts.exit_if and os.path.exists(opts.exit_if):
+        opts.mode = "exit"
     sys.stderr.write(f"toy: starting in {opts.mode} mode\n")
     sys.stderr.flush()
     if opts.mode == "exit":

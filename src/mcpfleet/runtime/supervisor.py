@@ -174,6 +174,26 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(i.stop() for i in self.instances), return_exceptions=True)
 
+    def gave_up_on(self, instance_id: str) -> str | None:
+        """Why the supervisor stopped restarting an instance, or None if it has not."""
+        return self._given_up.get(instance_id)
+
+    async def replace(self, instance: Instance) -> None:
+        """Stop one instance (hung or sick, though its process lives) and start it afresh.
+
+        Raises the start's :class:`FleetError` if it cannot start; supervision goes on either way.
+        """
+        task = self._tasks.pop(instance.id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        instance.restarts += 1
+        await instance.stop(grace=1.0)  # a frozen process ignores SIGTERM: it gets SIGKILL after 1 s
+        try:
+            await instance.start()
+        finally:
+            self._supervise(instance)
+
     async def restart(self) -> None:
         """Restart instances one at a time; a given-up instance starts afresh."""
         for instance in list(self.instances):

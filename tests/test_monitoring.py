@@ -1,0 +1,176 @@
+"""HealthMonitor against real child processes: killed, frozen, crashing on start; alerts to a real
+HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from helpers import fleet, free_port, own_server
+from mcpfleet.config import RestartPolicy
+from mcpfleet.manager import MCPManager
+from mcpfleet.monitoring import Alert, HealthMonitor, WebhookAlerts
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Receiver:
+    """A webhook endpoint on loopback that records what it is sent; fails the first ``flaky`` posts."""
+
+    def __init__(self, flaky: int = 0) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.flaky = flaky
+        self.url = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        status = 200
+        if self.flaky:
+            self.flaky -= 1
+            status = 503
+        else:
+            self.posts.append(json.loads(body))
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    app = Receiver(flaky=1)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started)
+    app.url = f"http://127.0.0.1:{port}/alerts"
+    yield app
+    server.should_exit = True
+    await task
+
+
+async def wait_for(predicate: Any, within: float = 15.0) -> None:
+    for _ in range(int(within / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_check_all_reports_every_server(tmp_path: Path) -> None:
+    config = fleet(
+        tmp_path / "home",
+        work=own_server("work_server.py", instances=2),
+        idle=own_server("toy.py"),  # configured, never started
+    )
+    async with MCPManager(config, auto_install=True) as manager:
+        await manager.start_server("work")
+        status = await HealthMonitor(manager).check_all()
+    assert status["work"]["healthy"] and status["work"]["error"] is None
+    assert status["work"]["latency_ms"] > 0 and status["work"]["checked_at"] > 0
+    assert [d["healthy"] for d in status["work"]["instances"]] == [True, True]
+    assert status["idle"] == {**status["idle"], "healthy": False, "error": "not running"}
+
+
+async def test_frozen_instance_is_alerted_and_replaced(tmp_path: Path, receiver: Receiver) -> None:
+    alerts: list[Alert] = []
+    recovered: list[str] = []
+    async with MCPManager(
+        fleet(tmp_path / "home", work=own_server("work_server.py", instances=2)), auto_install=True
+    ) as manager:
+        await manager.start_server("work")
+        frozen = manager.get_server_instances("work")[0]
+        old_pid = frozen.pid
+        assert old_pid is not None
+        monitor = HealthMonitor(
+            manager,
+            interval=0.2,
+            timeout=0.3,
+            alert_threshold=2,
+            alerts=[alerts.append, WebhookAlerts(receiver.url, slack=True)],
+            on_recovered=lambda server, status: recovered.append(server),
+        )
+        os.killpg(old_pid, signal.SIGSTOP)  # alive, but answers nothing
+        await monitor.start()
+        try:
+            await wait_for(lambda: [a.kind for a in alerts] == ["unhealthy", "recovered"])
+            assert frozen.pid not in (None, old_pid)  # replaced by a new process
+            assert recovered == ["work"]
+            # Calls never went to the frozen one once it was found out, and work now.
+            result = await manager.execute_tool("work", "lookup", {"key": "k"})
+            assert result["content"][0]["text"].startswith("k@")
+        finally:
+            await monitor.stop()
+            if _alive(old_pid):
+                os.kill(old_pid, signal.SIGCONT)
+    await wait_for(lambda: len(receiver.posts) == 2)  # the first post got a 503 and was retried
+    assert ":warning:" in receiver.posts[0]["text"] and "work" in receiver.posts[0]["text"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_killed_instance_is_seen_and_comes_back(tmp_path: Path) -> None:
+    alerts: list[Alert] = []
+    async with MCPManager(
+        fleet(tmp_path / "home", work=own_server("work_server.py")), auto_install=True
+    ) as manager:
+        await manager.start_server("work")
+        instance = manager.get_server_instances("work")[0]
+        monitor = HealthMonitor(manager, interval=0.1, alert_threshold=1, alerts=[alerts.append])
+        assert instance.pid is not None
+        os.killpg(instance.pid, signal.SIGKILL)
+        await asyncio.sleep(0.05)
+        status = await monitor.round()  # within one interval: seen as down
+        assert not status["work"]["healthy"]
+        await wait_for(lambda: instance.state.value == "ready")  # the supervisor restarted it
+        status = await monitor.round()
+        assert status["work"]["healthy"] and instance.restarts == 1
+
+
+async def test_crashing_on_start_is_alerted_once_without_a_restart_storm(tmp_path: Path) -> None:
+    flag = tmp_path / "broken"
+    policy = RestartPolicy(max_restarts=2, window=60, backoff_initial=0.05, backoff_max=0.1)
+    spec = own_server("toy.py", "--exit-if", str(flag), restart=policy)
+    alerts: list[Alert] = []
+    async with MCPManager(fleet(tmp_path / "home", toy=spec), auto_install=True) as manager:
+        await manager.start_server("toy")
+        instance = manager.get_server_instances("toy")[0]
+        monitor = HealthMonitor(manager, interval=0.1, alert_threshold=1, alerts=[alerts.append])
+        await monitor.start()
+        try:
+            flag.write_text("x")  # from now on it dies at start
+            assert instance.pid is not None
+            os.killpg(instance.pid, signal.SIGKILL)
+            await wait_for(lambda: [a.kind for a in alerts] == ["failed"])
+            restarts = instance.restarts
+            await asyncio.sleep(1.0)  # many rounds later: nothing more
+            assert [a.kind for a in alerts] == ["failed"] and instance.restarts == restarts == 2
+            assert "gave up after 2 restarts" in alerts[0].message
+        finally:
+            await monitor.stop()
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="alert_threshold"):
+        HealthMonitor(None, alert_threshold=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="http"):
+        WebhookAlerts("hooks.example.com")
