@@ -40,6 +40,7 @@ __all__ = [
     "CommandPackage",
     "FleetConfig",
     "GatewayConfig",
+    "HealthConfig",
     "NpmPackage",
     "OciPackage",
     "OnDemandConfig",
@@ -228,6 +229,18 @@ class GatewayConfig(_Model):
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
 
 
+class HealthConfig(_Model):
+    """What ``mcpfleet up`` does about sick servers (probes run every ``health_check_interval``)."""
+
+    timeout: float = Field(5.0, gt=0, description="seconds a probe may take; longer is a failure")
+    degraded_ms: float = Field(1000.0, gt=0, description="a slower answer counts as degraded")
+    alert_threshold: int = Field(3, ge=1, description="failed probes in a row before alerting and replacing")
+    max_recoveries: int = Field(3, ge=1, description="replacements within recovery_window before giving up")
+    recovery_window: float = Field(600.0, gt=0)
+    webhook_url: str | None = Field(None, pattern=r"^https?://", description="alerts are POSTed here as JSON")
+    webhook_slack: bool = Field(False, description='send {"text": ...} (Slack incoming webhooks)')
+
+
 class FleetConfig(_Model):
     """The whole fleet, as declared in ``mcpfleet.yaml``."""
 
@@ -239,6 +252,7 @@ class FleetConfig(_Model):
     health_check_interval: float = Field(
         10.0, gt=0, description="seconds between health probes of every instance and backup"
     )
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

@@ -120,6 +120,8 @@ def test_drain_and_maintenance_on_a_running_fleet(tmp_path: Path) -> None:
         assert run(tmp_path, "maintenance", "toy", "off").stdout.strip() == "toy: taking calls"
         assert run(tmp_path, "call", "toy", "echo", "text=back").stdout.strip() == "back"
         assert "No agent is waiting for approval" in run(tmp_path, "approve").stdout
+        health = run(tmp_path, "health")
+        assert "toy" in health.stdout and "healthy" in health.stdout and " ms" in health.stdout
         unknown = run(tmp_path, "approve", "abc123", check=False)
         assert unknown.returncode == 1 and "abc123" in unknown.stderr
     finally:

@@ -157,6 +157,18 @@ async def test_admin_api(gateway_url: str) -> None:
         assert "Did you mean 'echo'" in missing.json()["error"]
         assert (await http.get("/api/v1/openapi.json")).json()["openapi"].startswith("3.")
         assert (await http.get("/healthz")).json() == {"status": "ok"}
+        assert (await http.get("/readyz")).json() == {"ready": True, "not_ready": {}}
+        health = (await http.get("/api/v1/health")).json()["servers"]
+        assert {name: h["healthy"] for name, h in health.items()} == {
+            "everything": True,
+            "time": True,
+            "echo": True,
+        }
+        await http.post("/api/v1/servers/time/stop")
+        not_ready = await http.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["not_ready"] == {"time": "not running"}
+        await http.post("/api/v1/servers/time/start")
+        assert (await http.get("/readyz")).status_code == 200
 
 
 async def test_admin_drain_and_maintenance(gateway_url: str) -> None:

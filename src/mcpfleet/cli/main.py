@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from mcpfleet.cli import approvals, commands, serve, traffic
+from mcpfleet.cli import approvals, commands, health, serve, traffic
 from mcpfleet.cli.app import app
 from mcpfleet.cli.config_cmd import config_app
 
 __all__ = ["app", "main"]
 
 app.add_typer(config_app, name="config")
-COMMAND_MODULES = (approvals, commands, serve, traffic)  # importing them registers their commands on `app`
+COMMAND_MODULES = (
+    approvals,
+    commands,
+    health,
+    serve,
+    traffic,
+)  # importing them registers their commands on `app`
 
 
 def main() -> None:

@@ -44,6 +44,11 @@ class AdminClient:
         data = await self._request("GET", path)
         return [ToolInfo(t.pop("server"), t) for t in data["tools"]]
 
+    async def health(self) -> dict[str, dict[str, Any]]:
+        data = await self._request("GET", "/api/v1/health")
+        servers: dict[str, dict[str, Any]] = data["servers"]
+        return servers
+
     async def drain(self, server: str, timeout: float) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(
             "POST", f"/api/v1/servers/{server}/drain", json={"timeout": timeout}

@@ -8,8 +8,10 @@ POST /api/v1/servers/{name}/maintenance     {"enabled": true, "drain_timeout": 3
 POST /api/v1/servers/{name}/{action}        start | stop | restart
 GET  /api/v1/approvals                      servers agents asked for, waiting for an operator
 POST /api/v1/approvals/{id}                 {"approve": true|false}
+GET  /api/v1/health                         a fresh probe of every server and instance
 GET  /api/v1/openapi.json                   this API described
-GET  /healthz                               the gateway process is up
+GET  /healthz                               the gateway process is up (liveness)
+GET  /readyz                                every enabled server has a ready instance (readiness)
 """
 
 from __future__ import annotations
@@ -164,8 +166,17 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _schema("Approvals"), "400": _schema("Error"), "404": _schema("Error")},
             }
         },
+        "/api/v1/health": {
+            "get": {"summary": "Probe every server and instance now", "responses": {"200": _schema("Health")}}
+        },
         "/healthz": {
             "get": {"summary": "The gateway process is up", "responses": {"200": {"description": "ok"}}}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Every enabled server has a ready instance",
+                "responses": {"200": _schema("Ready"), "503": _schema("Ready")},
+            }
         },
     },
     "components": {
@@ -182,6 +193,11 @@ OPENAPI: dict[str, Any] = {
             "Approvals": {
                 "type": "object",
                 "properties": {"approvals": {"type": "array", "items": {"type": "object"}}},
+            },
+            "Health": {"type": "object", "properties": {"servers": {"type": "object"}}},
+            "Ready": {
+                "type": "object",
+                "properties": {"ready": {"type": "boolean"}, "not_ready": {"type": "object"}},
             },
             "Drained": {
                 "type": "object",
@@ -298,6 +314,22 @@ def admin_app(gateway: Gateway) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        not_ready = {}
+        for row in manager.status():
+            if not row["enabled"] or manager.spec(row["server"]).instances == 0:
+                continue
+            if not any(i["state"] == "ready" for i in row["instances"]):
+                not_ready[row["server"]] = row["failed"] or (
+                    "not running" if not row["instances"] else "no instance is ready"
+                )
+        return JSONResponse(
+            {"ready": not not_ready, "not_ready": not_ready}, status_code=503 if not_ready else 200
+        )
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"servers": await gateway.monitor.check_all()})
+
     return Starlette(
         routes=[
             Route("/api/v1/status", status),
@@ -310,5 +342,7 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/api/v1/approvals/{id}", decide, methods=["POST"]),
             Route("/api/v1/openapi.json", openapi),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/api/v1/health", health),
         ]
     )

@@ -23,6 +23,7 @@ from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
 from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, VirtualView
 from mcpfleet.manager import MCPManager
+from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
 
 __all__ = ["Gateway"]
 
@@ -42,6 +43,20 @@ class Gateway:
             instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
         )
         self.on_demand = OnDemand(manager, self.config.on_demand, self.config.separator)
+        health = manager.config.health
+        alerts: list[Any] = [LogAlerts()]
+        if health.webhook_url:
+            alerts.append(WebhookAlerts(health.webhook_url, slack=health.webhook_slack))
+        self.monitor = HealthMonitor(
+            manager,
+            interval=manager.config.health_check_interval,
+            timeout=health.timeout,
+            degraded_ms=health.degraded_ms,
+            alert_threshold=health.alert_threshold,
+            max_recoveries=health.max_recoveries,
+            recovery_window=health.recovery_window,
+            alerts=alerts,
+        )
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {

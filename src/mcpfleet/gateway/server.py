@@ -62,11 +62,13 @@ class GatewayServer:
         sockets = [s for server in self._server.servers for s in server.sockets]
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        await self.gateway.monitor.start()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the graceful timeout), close."""
         if self._task is None:
             return
+        await self.gateway.monitor.stop()
         self._server.should_exit = True
         self.gateway.sessions.close_all()
         self.gateway.mcp.publish(None)
