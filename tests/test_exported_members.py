@@ -10,7 +10,14 @@ import pytest
 import mcpfleet
 
 MODULES = sorted(
-    {"mcpfleet", "mcpfleet.manager", "mcpfleet.loadbalancer", "mcpfleet.pooling", "mcpfleet.monitoring"}
+    {
+        "mcpfleet",
+        "mcpfleet.manager",
+        "mcpfleet.loadbalancer",
+        "mcpfleet.pooling",
+        "mcpfleet.monitoring",
+        "mcpfleet.metrics",
+    }
     | {m.name for m in pkgutil.walk_packages(mcpfleet.__path__, "mcpfleet.") if m.ispkg}
 )
 

@@ -12,6 +12,7 @@ GET  /api/v1/health                         a fresh probe of every server and in
 GET  /api/v1/openapi.json                   this API described
 GET  /healthz                               the gateway process is up (liveness)
 GET  /readyz                                every enabled server has a ready instance (readiness)
+GET  /metrics                               Prometheus text format
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from mcpfleet import __version__
 from mcpfleet.exceptions import FleetError, ToolCallError, UnknownServerError
+from mcpfleet.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from mcpfleet.gateway.app import Gateway
@@ -327,6 +329,9 @@ def admin_app(gateway: Gateway) -> Starlette:
             {"ready": not not_ready, "not_ready": not_ready}, status_code=503 if not_ready else 200
         )
 
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"servers": await gateway.monitor.check_all()})
 
@@ -343,6 +348,7 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/api/v1/openapi.json", openapi),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/api/v1/health", health),
         ]
     )

@@ -23,6 +23,7 @@ from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
 from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, VirtualView
 from mcpfleet.manager import MCPManager
+from mcpfleet.metrics import MetricsCollector
 from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
 
 __all__ = ["Gateway"]
@@ -57,6 +58,8 @@ class Gateway:
             recovery_window=health.recovery_window,
             alerts=alerts,
         )
+        self.metrics = MetricsCollector(manager, monitor=self.monitor)
+        self.engine.metrics = self.metrics
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {

@@ -115,6 +115,7 @@ class Engine:
         self._tokens = itertools.count(1)
         self._progress: dict[str, tuple[Emit, Any]] = {}
         self._calls: dict[str, set[Emit]] = {}
+        self.metrics: Any = None  # a MetricsCollector: every tool call is counted and timed
 
     def capabilities(self) -> dict[str, Any]:
         return {
@@ -264,6 +265,41 @@ class Engine:
         return out
 
     async def _call_tool(
+        self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
+    ) -> dict[str, Any]:
+        if self.metrics is None:
+            return await self._call_tool_untimed(params, view, client, emit)
+        started = time.perf_counter()
+        error_type: str | None = "cancelled"
+        try:
+            result = await self._call_tool_untimed(params, view, client, emit)
+            error_type = "tool_error" if result.get("isError") else None
+            return result
+        except ToolCallError:
+            error_type = "protocol_error"
+            raise
+        except _RpcError:
+            error_type = "invalid_request"
+            raise
+        finally:
+            server, tool = self._labels(str(params.get("name")), view)
+            self.metrics.track_request(
+                server, tool, time.perf_counter() - started, error_type is None, error_type
+            )
+
+    @staticmethod
+    def _labels(name: str, view: View) -> tuple[str, str]:
+        """Metric labels of a call: its server and tool, never a name a client made up."""
+        local = getattr(view, "local", None)
+        if local is not None and local.handles(name):
+            return "mcpfleet", name
+        try:
+            route = view.route("tools/call", name)
+        except KeyError:
+            return "unknown", "unknown"
+        return route.server, route.name
+
+    async def _call_tool_untimed(
         self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
     ) -> dict[str, Any]:
         name = params.get("name")

@@ -1,0 +1,81 @@
+"""/metrics scraped over HTTP and parsed with Prometheus' own text parser, checked against the calls made."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import fleet, own_server, serve_gateway
+from mcpfleet.config import GatewayConfig
+from mcpfleet.manager import MCPManager
+from mcpfleet.metrics import MetricsCollector
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def url(tmp_path: Path) -> AsyncIterator[str]:
+    config = fleet(
+        tmp_path / "home", echo=own_server("echo_server.py"), work=own_server("work_server.py", instances=2)
+    )
+    config.gateway = GatewayConfig(port=0)
+    async with MCPManager(config, auto_install=True) as manager:
+        assert set((await manager.start_all()).values()) == {"ready"}
+        async with serve_gateway(manager) as gateway_url:
+            yield gateway_url
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_metrics_count_the_calls_made(url: str) -> None:
+    async with Client(f"{url}/mcp") as client:
+        for i in range(3):
+            await client.call_tool("echo__echo", {"text": str(i)})
+        for _ in range(2):
+            await client.call_tool("work__lookup", {"key": "k"})
+        failed = await client.call_tool("echo__add", {"a": "not a number", "b": 1})
+        assert failed.is_error
+        with pytest.raises(Exception, match="Unknown tool"):
+            await client.call_tool("made__up_by_the_client", {})
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(f"{url}/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = samples(response.text)
+    assert value(found, "mcp_requests_total", server="echo", tool="echo") == 3
+    assert value(found, "mcp_requests_total", server="work", tool="lookup") == 2
+    assert value(found, "mcp_requests_total", server="echo", tool="add") == 1
+    assert value(found, "mcp_errors_total", server="echo", error_type="tool_error") == 1
+    assert value(found, "mcp_errors_total", server="unknown", error_type="invalid_request") == 1
+    assert value(found, "mcp_latency_seconds_count", server="echo") == 4
+    assert value(found, "mcp_latency_seconds_sum", server="work") > 0
+    assert value(found, "mcp_active_servers") == 2
+    assert value(found, "mcp_instances", server="work", state="ready") == 2
+    assert value(found, "mcp_in_flight_calls", server="work") == 0
+    assert not any(dict(labels).get("tool") == "up_by_the_client" for _, labels in found)
+
+
+def test_the_guide_api_without_a_fleet() -> None:
+    metrics = MetricsCollector()
+    metrics.track_request("filesystem", "read_file", 0.012, True)
+    metrics.track_request("filesystem", "read_file", 0.5, False, "timeout")
+    metrics.update_active_servers(7)
+    found = samples(metrics.render().decode())
+    assert value(found, "mcp_requests_total", server="filesystem", tool="read_file") == 2
+    assert value(found, "mcp_errors_total", server="filesystem", error_type="timeout") == 1
+    assert value(found, "mcp_active_servers") == 7
+    assert value(found, "mcp_latency_seconds_bucket", server="filesystem", le="0.025") == 1
