@@ -24,14 +24,20 @@ import hashlib
 import itertools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mcpfleet.exceptions import ServerUnavailableError, UnknownServerError
+from mcpfleet.exceptions import (
+    ConnectionClosedError,
+    RequestTimeoutError,
+    ServerUnavailableError,
+    UnknownServerError,
+)
 
-__all__ = ["Backend", "LoadBalancer", "RemoteBackend", "Strategy", "Target", "mcp_url"]
+__all__ = ["Backend", "CircuitBreaker", "LoadBalancer", "RemoteBackend", "Strategy", "Target", "mcp_url"]
 
 log = logging.getLogger("mcpfleet.loadbalancer")
 
@@ -126,6 +132,55 @@ class RemoteBackend:
             self._session = None
 
 
+class CircuitBreaker:
+    """Stops calls to an instance after ``threshold`` failures in a row, for ``cooldown`` seconds.
+
+    Then one trial call goes through (half-open): success closes the circuit, failure opens it
+    again for twice as long (up to ``max_cooldown``).
+    """
+
+    def __init__(self, threshold: int = 5, cooldown: float = 2.0, max_cooldown: float = 60.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.failures = 0
+        self.open_until: float | None = None
+        self._wait = cooldown
+        self._trial = False  # the half-open trial call is in flight
+
+    @property
+    def state(self) -> str:
+        if self.open_until is None:
+            return "closed"
+        return "open" if time.monotonic() < self.open_until else "half-open"
+
+    def allows(self) -> bool:
+        state = self.state
+        return state == "closed" or (state == "half-open" and not self._trial)
+
+    def started(self) -> None:
+        if self.state == "half-open":
+            self._trial = True
+
+    def ended(self) -> None:
+        self._trial = False
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = None
+        self._wait = self.cooldown
+        self._trial = False
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self._trial or self.failures >= self.threshold:
+            if self.open_until is not None:  # a failed trial: wait longer
+                self._wait = min(self._wait * 2, self.max_cooldown)
+            self.open_until = time.monotonic() + self._wait
+            log.warning("circuit opened for %.1fs after %d failure(s)", self._wait, self.failures)
+        self._trial = False
+
+
 @dataclass(eq=False)
 class Target:
     """One instance behind the balancer. ``execute(tool, params)`` calls it."""
@@ -140,10 +195,17 @@ class Target:
     maintenance: bool = False
     calls: int = field(default=0)
     active: int = field(default=0)  # calls in flight through this target
+    breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker())
     _idle: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def available(self) -> bool:
-        return self.healthy and not self.draining and not self.maintenance and self.backend.accepting()
+        return (
+            self.healthy
+            and not self.draining
+            and not self.maintenance
+            and self.backend.accepting()
+            and self.breaker.allows()
+        )
 
     def why_not(self) -> str:
         if self.maintenance:
@@ -152,7 +214,9 @@ class Target:
             return "draining"
         if not self.healthy:
             return "unhealthy"
-        return "not ready" if not self.backend.accepting() else "available"
+        if not self.backend.accepting():
+            return "not ready"
+        return "circuit open" if not self.breaker.allows() else "available"
 
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
@@ -160,8 +224,18 @@ class Target:
         self.calls += 1
         self.active += 1
         self._idle.clear()
+        self.breaker.started()
         try:
-            return await self.backend.call(method, params or {}, timeout=timeout)
+            result = await self.backend.call(method, params or {}, timeout=timeout)
+        except (ConnectionClosedError, RequestTimeoutError, ServerUnavailableError):
+            self.breaker.failed()  # the instance failed; a tool's own error does not count
+            raise
+        except BaseException:
+            self.breaker.ended()
+            raise
+        else:
+            self.breaker.succeeded()
+            return result
         finally:
             self.active -= 1
             if not self.active:
