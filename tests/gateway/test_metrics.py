@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -14,6 +17,9 @@ from helpers import fleet, own_server, serve_gateway
 from mcpfleet.config import GatewayConfig
 from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
+from mcpfleet.pooling import ConnectionPool
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,7 +30,7 @@ async def url(tmp_path: Path) -> AsyncIterator[str]:
         tmp_path / "home", echo=own_server("echo_server.py"), work=own_server("work_server.py", instances=2)
     )
     config.gateway = GatewayConfig(port=0)
-    async with MCPManager(config, auto_install=True) as manager:
+    async with MCPManager(config, auto_install=True, connection_pool=ConnectionPool()) as manager:
         assert set((await manager.start_all()).values()) == {"ready"}
         async with serve_gateway(manager) as gateway_url:
             yield gateway_url
@@ -79,3 +85,20 @@ def test_the_guide_api_without_a_fleet() -> None:
     assert value(found, "mcp_errors_total", server="filesystem", error_type="timeout") == 1
     assert value(found, "mcp_active_servers") == 7
     assert value(found, "mcp_latency_seconds_bucket", server="filesystem", le="0.025") == 1
+
+
+async def test_alert_rules_and_dashboard_use_only_metrics_we_serve(url: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.get(f"{url}/api/v1/health")  # a health round, so its metrics exist
+        async with Client(f"{url}/mcp") as client:
+            await client.call_tool("echo__echo", {"text": "x"})
+        families = list(text_string_to_metric_families((await http.get(f"{url}/metrics")).text))
+    # Declared families count too: a labelled counter has no sample before its first event.
+    served = {s.name for f in families for s in f.samples} | {f.name for f in families}
+    served |= {f"{f.name}_total" for f in families if f.type == "counter"}
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((DEPLOY / "grafana" / "mcpfleet-dashboard.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\bmcp_[a-z_]+", expr)}
+    assert used and used <= served, f"not served: {sorted(used - served)}"
