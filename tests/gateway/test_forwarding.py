@@ -167,3 +167,25 @@ async def test_every_round_of_a_call_returns_to_its_instance(
             assert "state-ok: confirmed=True" in "".join(getattr(c, "text", "") for c in result.content), (
                 result
             )
+
+
+async def test_errors_carry_a_request_id_for_the_logs(gateway: tuple[str, MCPManager]) -> None:
+    url, _ = gateway
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "no_such_tool",
+            "arguments": {},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = (await http.post(f"{url}/mcp", json=body, headers=headers)).json()
+    assert reply["id"] == 7 and "Unknown tool" in reply["error"]["message"]
+    assert len(reply["error"]["data"]["requestId"]) == 12

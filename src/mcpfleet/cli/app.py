@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from pathlib import Path
@@ -15,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mcpfleet.exceptions import FleetError
+from mcpfleet.logs import configure_logging
 from mcpfleet.manager import MCPManager
 from mcpfleet.settings import Settings
 
@@ -79,7 +78,5 @@ def _options(
 ) -> None:
     settings = Settings()
     level = [settings.log_level, "INFO", "DEBUG"][min(verbose, 2)]
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(level, settings.log_format)
     ctx.obj = State(config or settings.config, home or settings.home)

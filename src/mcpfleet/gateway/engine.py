@@ -20,6 +20,7 @@ from typing import Any
 
 from mcpfleet.exceptions import FleetError, ToolCallError
 from mcpfleet.gateway.views import KINDS, Upstream, View
+from mcpfleet.logs import request_id
 
 __all__ = [
     "MODERN",
@@ -149,17 +150,20 @@ class Engine:
         if "id" not in message:
             self._notification(method, params, client)
             return None
+        rid = secrets.token_hex(6)
+        request_id.set(rid)  # this task's own context: its log records carry the id
         task = asyncio.current_task()
         if task is not None:
             client.in_flight[msg_id] = task
         try:
             result = await self._dispatch(method, params, view, client, emit)
         except _RpcError as exc:
-            return error_reply(msg_id, exc.code, exc.message, exc.data)
+            return error_reply(msg_id, exc.code, exc.message, _with_request_id(exc.data, rid))
         except ToolCallError as exc:
-            return error_reply(msg_id, exc.code, exc.error_message, exc.data)
+            return error_reply(msg_id, exc.code, exc.error_message, _with_request_id(exc.data, rid))
         except FleetError as exc:
-            return error_reply(msg_id, INTERNAL_ERROR, str(exc))
+            log.warning("%s failed: %s", method, exc)
+            return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})
         finally:
             client.in_flight.pop(msg_id, None)
         if client.stateless:
@@ -465,6 +469,15 @@ class Engine:
         return await self.upstream.request(
             route.server, "completion/complete", self._upstream_params(params, ref=ref)
         )
+
+
+def _with_request_id(data: Any, rid: str) -> Any:
+    """Error data with our request id added where that keeps its shape (an object, or none)."""
+    if data is None:
+        return {"requestId": rid}
+    if isinstance(data, dict):
+        return {**data, "requestId": rid}
+    return data
 
 
 def _tool_error(text: str) -> dict[str, Any]:

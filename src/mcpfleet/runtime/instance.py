@@ -179,7 +179,7 @@ class Instance:
         )
         try:
             await self.session.open(self.spec.startup_timeout)
-        except (ConnectionClosedError, HandshakeTimeoutError) as exc:
+        except (ConnectionClosedError, ServerUnavailableError, HandshakeTimeoutError) as exc:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), 1.0)
             if process.returncode is not None:
