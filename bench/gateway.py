@@ -1,13 +1,14 @@
 """Gateway benchmark: MCP tools/call latency and throughput through HTTP gateways to a lean echo.
 
     PYTHONPATH=src .venv/bin/python bench/gateway.py [--calls 5000] [--duration 5]
-        [--only direct,mcpfleet,fastmcp,mcp-proxy,contextforge] [--profile] [--no-peer-install]
+        [--only direct,mcpfleet,mcpfleet-nometrics,fastmcp,mcp-proxy,contextforge] [--profile]
 
 Prints one JSON object. Targets, each measured with the same load generator in the same run:
 
 - ``direct``: the upstream itself over streamable HTTP (bench/servers/echo_http.py);
 - ``mcpfleet``: mcpfleet's gateway (its own process, as ``mcpfleet up`` runs it) at
   /servers/echo/mcp in front of 4 stdio instances of bench/servers/echo.py (``instances: 4``);
+- ``mcpfleet-nometrics``: the same with ``gateway.metrics: false``, for what metrics cost;
 - ``fastmcp``: FastMCP's ``create_proxy`` of the stdio echo (bench/servers/fastmcp_proxy.py);
 - ``mcp-proxy``: the ``mcp-proxy`` package, streamable HTTP in front of the stdio echo;
 - ``contextforge``: ContextForge (``mcp-contextforge-gateway``) with the stdio echo bridged by
@@ -69,7 +70,7 @@ PEER_PACKAGES = {  # venv -> requirement (newest on PyPI that installs on this P
     "contextforge": "mcp-contextforge-gateway",  # 1.1.0 needs Python >= 3.12; uv picks the newest for 3.11
     "tools": "py-spy==0.4.3",
 }
-ALL_TARGETS = ["direct", "mcpfleet", "fastmcp", "mcp-proxy", "contextforge"]
+ALL_TARGETS = ["direct", "mcpfleet", "mcpfleet-nometrics", "fastmcp", "mcp-proxy", "contextforge"]
 LEVELS = (1, 8, 64)
 PROTOCOL = "2025-11-25"
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -513,7 +514,14 @@ async def start_direct(tmp: Path, log: Callable[[str], None]) -> Running:
     return running
 
 
-async def start_mcpfleet(tmp: Path, log: Callable[[str], None], profile: Path | None = None) -> Running:
+async def start_mcpfleet_nometrics(tmp: Path, log: Callable[[str], None]) -> Running:
+    """mcpfleet with ``gateway.metrics: false``: what counting and timing each call costs."""
+    return await start_mcpfleet(tmp, log, metrics=False)
+
+
+async def start_mcpfleet(
+    tmp: Path, log: Callable[[str], None], profile: Path | None = None, *, metrics: bool = True
+) -> Running:
     port = free_port()
     argv = [
         sys.executable,
@@ -521,8 +529,10 @@ async def start_mcpfleet(tmp: Path, log: Callable[[str], None], profile: Path | 
         "--serve-gateway",
         str(port),
         "--home",
-        str(tmp / "fleet-home"),
+        str(tmp / ("fleet-home" if metrics else "fleet-home-nometrics")),
     ]
+    if not metrics:
+        argv.append("--no-metrics")
     if profile is not None:
         argv += ["--cprofile", str(profile)]
     env = {
@@ -727,6 +737,7 @@ async def start_contextforge(tmp: Path, log: Callable[[str], None]) -> Running:
 STARTERS = {
     "direct": start_direct,
     "mcpfleet": start_mcpfleet,
+    "mcpfleet-nometrics": start_mcpfleet_nometrics,
     "fastmcp": start_fastmcp,
     "mcp-proxy": start_mcp_proxy,
     "contextforge": start_contextforge,
@@ -837,7 +848,7 @@ async def profile_mcpfleet(tmp: Path, args: argparse.Namespace, log: Callable[[s
 # ---------------------------------------------------------------------------- gateway process
 
 
-def serve_gateway(port: int, home: str, cprofile: str | None) -> None:
+def serve_gateway(port: int, home: str, cprofile: str | None, metrics: bool = True) -> None:
     """The mcpfleet side, in its own process: 4 stdio echo instances behind the HTTP gateway."""
     from mcpfleet.config import CommandPackage, FleetConfig, GatewayConfig, ServerSpec
     from mcpfleet.gateway import Gateway, GatewayServer
@@ -846,7 +857,7 @@ def serve_gateway(port: int, home: str, cprofile: str | None) -> None:
     async def run() -> None:
         spec = ServerSpec(package=CommandPackage(command=sys.executable), args=[ECHO], instances=4)
         config = FleetConfig(home=home, servers={"echo": spec})
-        config.gateway = GatewayConfig(port=port)
+        config.gateway = GatewayConfig(port=port, metrics=metrics)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -929,6 +940,11 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         added = fleet["latency_c1"]["p50_ms"] - direct["latency_c1"]["p50_ms"]
         out["p50_added_ms"] = round(added, 3)
         out["p50_added_at_most_1ms"] = added <= 1.0
+    bare = results.get("mcpfleet-nometrics", {})
+    if "latency_c1" in fleet and "latency_c1" in bare:
+        cost = fleet["latency_c1"]["p50_ms"] / bare["latency_c1"]["p50_ms"] - 1
+        out["metrics_p50_overhead_pct"] = round(cost * 100, 1)
+        out["metrics_overhead_at_most_5pct"] = cost <= 0.05
     fleet64 = tput("mcpfleet", 64)
     if fleet64 is not None:
         out["mcpfleet_c64_calls_per_s"] = fleet64
@@ -958,9 +974,10 @@ def cli() -> None:
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--cprofile", help=argparse.SUPPRESS)
+    parser.add_argument("--no-metrics", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway is not None:
-        serve_gateway(args.serve_gateway, args.home, args.cprofile)
+        serve_gateway(args.serve_gateway, args.home, args.cprofile, metrics=not args.no_metrics)
         return
     print(json.dumps(asyncio.run(main(args)), indent=2))
 

@@ -227,6 +227,7 @@ class GatewayConfig(_Model):
     allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed to call")
     session_idle_timeout: float = Field(3600.0, gt=0)
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
+    metrics: bool = Field(True, description="count and time every tool call for /metrics")
 
 
 class HealthConfig(_Model):

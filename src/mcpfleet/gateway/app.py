@@ -59,7 +59,7 @@ class Gateway:
             alerts=alerts,
         )
         self.metrics = MetricsCollector(manager, monitor=self.monitor)
-        self.engine.metrics = self.metrics
+        self.engine.metrics = self.metrics if self.config.metrics else None
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {
