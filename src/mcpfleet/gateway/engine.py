@@ -14,12 +14,12 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mcpfleet.exceptions import FleetError, ToolCallError
-from mcpfleet.gateway.views import KINDS, Upstream, View
+from mcpfleet.gateway.views import KINDS, Route, Upstream, View
 from mcpfleet.logs import request_id
 
 __all__ = [
@@ -271,12 +271,35 @@ class Engine:
     async def _call_tool(
         self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
     ) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise self._refused("tools/call needs a string `name`")
+        local = getattr(view, "local", None)
+        if local is not None and local.handles(name):
+            arguments = params.get("arguments")
+            return await self._timed(
+                "mcpfleet", name, local.call(name, arguments if isinstance(arguments, dict) else {})
+            )
+        try:
+            route = view.route("tools/call", name)
+        except KeyError:
+            raise self._refused(f"Unknown tool: {name}") from None
+        return await self._timed(route.server, route.name, self._forward_tool(route, params, client, emit))
+
+    def _refused(self, message: str) -> _RpcError:
+        """An invalid call: counted under labels no client can make up, then refused."""
+        if self.metrics is not None:
+            self.metrics.track_request("unknown", "unknown", 0.0, False, "invalid_request")
+        return _RpcError(INVALID_PARAMS, message)
+
+    async def _timed(self, server: str, tool: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Await a tool call, counting and timing it when metrics are on."""
         if self.metrics is None:
-            return await self._call_tool_untimed(params, view, client, emit)
+            return await call
         started = time.perf_counter()
         error_type: str | None = "cancelled"
         try:
-            result = await self._call_tool_untimed(params, view, client, emit)
+            result = await call
             error_type = "tool_error" if result.get("isError") else None
             return result
         except ToolCallError:
@@ -286,37 +309,13 @@ class Engine:
             error_type = "invalid_request"
             raise
         finally:
-            server, tool = self._labels(str(params.get("name")), view)
             self.metrics.track_request(
                 server, tool, time.perf_counter() - started, error_type is None, error_type
             )
 
-    @staticmethod
-    def _labels(name: str, view: View) -> tuple[str, str]:
-        """Metric labels of a call: its server and tool, never a name a client made up."""
-        local = getattr(view, "local", None)
-        if local is not None and local.handles(name):
-            return "mcpfleet", name
-        try:
-            route = view.route("tools/call", name)
-        except KeyError:
-            return "unknown", "unknown"
-        return route.server, route.name
-
-    async def _call_tool_untimed(
-        self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
+    async def _forward_tool(
+        self, route: Route, params: dict[str, Any], client: ClientState, emit: Emit | None
     ) -> dict[str, Any]:
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise _RpcError(INVALID_PARAMS, "tools/call needs a string `name`")
-        local = getattr(view, "local", None)
-        if local is not None and local.handles(name):
-            arguments = params.get("arguments")
-            return await local.call(name, arguments if isinstance(arguments, dict) else {})
-        try:
-            route = view.route("tools/call", name)
-        except KeyError:
-            raise _RpcError(INVALID_PARAMS, f"Unknown tool: {name}") from None
         upstream_params = self._upstream_params(params, name=route.name)
         token = None
         if emit is not None and not client.stateless:
