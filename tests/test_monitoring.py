@@ -174,3 +174,14 @@ def test_settings_are_checked() -> None:
         HealthMonitor(None, alert_threshold=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="http"):
         WebhookAlerts("hooks.example.com")
+
+
+async def test_a_dead_backup_is_found_by_the_rounds(tmp_path: Path) -> None:
+    async with MCPManager(
+        fleet(tmp_path / "home", work=own_server("work_server.py")), auto_install=True
+    ) as manager:
+        await manager.configure_failover("work", None, [f"http://127.0.0.1:{free_port()}/mcp"])
+        await manager.start_server("work")
+        await HealthMonitor(manager, timeout=2.0, alerts=[]).round()
+        assert [t.healthy for t in manager.load_balancer.backups("work")] == [False]
+        assert [t.healthy for t in manager.load_balancer.targets("work")] == [True]

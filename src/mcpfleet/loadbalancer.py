@@ -499,9 +499,17 @@ class LoadBalancer:
 
     # ------------------------------------------------------------------ health
 
-    async def check_health(self, timeout: float = 5.0) -> dict[str, dict[str, bool]]:
-        """Probe every target once; unhealthy ones take no calls until they pass again."""
-        targets = [t for per in self._targets.values() for t in per.values() if t.backend.accepting()]
+    async def check_health(
+        self, timeout: float = 5.0, *, remote_only: bool = False
+    ) -> dict[str, dict[str, bool]]:
+        """Probe every target (or only those given by address) once; unhealthy ones take no calls
+        until they pass again."""
+        targets = [
+            t
+            for per in self._targets.values()
+            for t in per.values()
+            if t.backend.accepting() and (not remote_only or isinstance(t.backend, RemoteBackend))
+        ]
         results = await asyncio.gather(*(t.backend.health_check(timeout) for t in targets))
         report: dict[str, dict[str, bool]] = {}
         for target, ok in zip(targets, results, strict=True):

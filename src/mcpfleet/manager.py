@@ -84,7 +84,9 @@ class MCPManager:
     Calls go through ``load_balancer`` (one is made if not given): it spreads them over a
     server's instances, skips instances that are failed, unhealthy, draining or in maintenance,
     and falls back to the server's backup URLs. Remote sessions come from ``connection_pool``
-    (a :class:`~mcpfleet.pooling.ConnectionPool`) when one is given.
+    (a :class:`~mcpfleet.pooling.ConnectionPool`) when one is given. Exits are seen at once and
+    failing instances trip their circuit breaker; periodic probes are the
+    :class:`~mcpfleet.monitoring.HealthMonitor`'s work (``mcpfleet up`` runs one).
     """
 
     def __init__(
@@ -114,9 +116,7 @@ class MCPManager:
         self.home = FleetHome.at(self.config.home_path())
         self.catalog = catalog or Catalog(self.config.registry_url)
         self.connection_pool = connection_pool
-        self.load_balancer = load_balancer or LoadBalancer(
-            health_check_interval=self.config.health_check_interval
-        )
+        self.load_balancer = load_balancer or LoadBalancer()
         self.auto_install = auto_install
         self.install_timeout = install_timeout
         self._environ = dict(os.environ if environ is None else environ)
@@ -370,7 +370,6 @@ class MCPManager:
                 await supervisor.stop()
                 raise
             await self._route(server, spec, supervisor)
-            await self.load_balancer.start()
             self._emit(server, "mcpfleet/started")
             return supervisor.instances
 

@@ -244,6 +244,7 @@ class HealthMonitor:
                         healthy=detail["healthy"] or instance.state is not InstanceState.READY,
                     )
                 await self._follow(server, instance, detail, status)
+        await lb.check_health(self.timeout, remote_only=True)  # backup and redirect URLs
         return results
 
     async def _follow(
