@@ -288,21 +288,26 @@ class MCPManager:
 
     async def _verify(self, server: str, spec: ServerSpec) -> None:
         """Start the server once, complete the handshake, list its tools, stop it."""
-        instance = Instance(
+        instance = self._supervisor(server, spec).new_instance()
+        try:
+            await instance.start()
+            await instance.list_tools(timeout=spec.startup_timeout)
+        finally:
+            await instance.stop()
+
+    def _supervisor(self, server: str, spec: ServerSpec) -> Supervisor:
+        """A supervisor for a server's instances, launched as the install and the config say."""
+        return Supervisor(
             server,
-            0,
             spec,
             self._launch(server, spec),
             self.home,
             env=self._server_env(server, spec),
             version=self._version(server),
             clock=self._clock,
+            on_event=self._emit,
+            pool=self.connection_pool,
         )
-        try:
-            await instance.start()
-            await instance.list_tools(timeout=spec.startup_timeout)
-        finally:
-            await instance.stop()
 
     # ----------------------------------------------------------------- environment
 
@@ -351,17 +356,7 @@ class MCPManager:
                 if not self.auto_install:
                     raise ServerUnavailableError(server, f"not installed; run `mcpfleet install {server}`")
                 await asyncio.wait_for(self.install(server), timeout=self.install_timeout)
-            supervisor = Supervisor(
-                server,
-                spec,
-                self._launch(server, spec),
-                self.home,
-                env=self._server_env(server, spec),
-                version=self._version(server),
-                clock=self._clock,
-                on_event=self._emit,
-                pool=self.connection_pool,
-            )
+            supervisor = self._supervisor(server, spec)
             self._supervisors[server] = supervisor
             try:
                 await supervisor.start(instances if instances is not None else max(spec.instances, 1))

@@ -81,7 +81,8 @@ class Supervisor:
     def _notify(self, method: str, params: dict[str, Any]) -> None:
         self._emit(method, params)
 
-    def _new_instance(self) -> Instance:
+    def new_instance(self) -> Instance:
+        """The next instance of this server, not started and not yet supervised."""
         instance = Instance(
             self.server,
             self._next_index,
@@ -102,7 +103,7 @@ class Supervisor:
     async def start(self, count: int) -> list[Instance]:
         """Start ``count`` instances at once; raises the first error only if none started."""
         self._stopping = False
-        new = [self._new_instance() for _ in range(count)]
+        new = [self.new_instance() for _ in range(count)]
         self.instances += new
         results = await asyncio.gather(*(i.start() for i in new), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
