@@ -8,8 +8,9 @@ import time
 import pytest
 
 from helpers import free_port, serve_http
+from mcpfleet.breaker import CircuitBreaker
 from mcpfleet.exceptions import ServerUnavailableError
-from mcpfleet.loadbalancer import CircuitBreaker, LoadBalancer
+from mcpfleet.loadbalancer import LoadBalancer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -46,6 +46,8 @@ from mcpfleet.install import (
 )
 from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
 from mcpfleet.pooling import ConnectionPool
+from mcpfleet.protocol.paging import all_pages
+from mcpfleet.retry import RepeatSafety
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
 from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
 from mcpfleet.settings import Settings
@@ -123,7 +125,7 @@ class MCPManager:
         self._clock = clock
         self._supervisors: dict[str, Supervisor] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._safe_tools: dict[str, dict[str, bool]] = {}  # server -> tool -> safe to repeat
+        self._repeat = RepeatSafety()
         self._lock_file: InstallLock | None = None
         self._listeners: list[Listener] = []
 
@@ -479,7 +481,9 @@ class MCPManager:
                 continue
             except ConnectionClosedError as exc:
                 tried.append(target.id)
-                if not repeated and await self._safe_to_repeat(server, spec, method, params, tried):
+                if not repeated and await self._repeat.allows(
+                    server, method, params, spec.retry_tools, lambda: self._tools_elsewhere(server, tried)
+                ):
                     log.warning(
                         "%s: %s failed mid-call on %s; repeating it elsewhere", server, method, target.id
                     )
@@ -498,42 +502,13 @@ class MCPManager:
                     ),
                 ) from None
             if method == "tools/list":
-                self._learn_tools(server, result.get("tools") or [], first_page="cursor" not in params)
+                self._repeat.learn(server, result.get("tools") or [], first_page="cursor" not in params)
             return result
 
-    def _learn_tools(self, server: str, tools: list[dict[str, Any]], *, first_page: bool) -> None:
-        known = {} if first_page else self._safe_tools.get(server, {})
-        for tool in tools:
-            hints = tool.get("annotations") or {}
-            known[str(tool.get("name"))] = bool(hints.get("readOnlyHint") or hints.get("idempotentHint"))
-        self._safe_tools[server] = known
-
-    async def _safe_to_repeat(
-        self, server: str, spec: ServerSpec, method: str, params: dict[str, Any], tried: list[str]
-    ) -> bool:
-        if method != "tools/call":
-            return True  # lists, reads, prompts, completions and pings change nothing
-        name = str(params.get("name"))
-        if name in spec.retry_tools:
-            return True
-        if name not in self._safe_tools.get(server, {}):
-            # Never listed through us: ask another instance what the tool says of itself.
-            try:
-                target = self.load_balancer.get_instance(server, exclude=tried)
-                tools: list[dict[str, Any]] = []
-                cursor: str | None = None
-                for _ in range(20):
-                    page = await target.request(
-                        "tools/list", {"cursor": cursor} if cursor else {}, timeout=5.0
-                    )
-                    tools += page.get("tools") or []
-                    cursor = page.get("nextCursor")
-                    if not cursor:
-                        break
-                self._learn_tools(server, tools, first_page=True)
-            except FleetError:
-                return False
-        return self._safe_tools.get(server, {}).get(name, False)
+    async def _tools_elsewhere(self, server: str, tried: list[str]) -> list[dict[str, Any]]:
+        """The server's tools as another instance lists them (to learn what is safe to repeat)."""
+        target = self.load_balancer.get_instance(server, exclude=tried)
+        return await all_pages(lambda p: target.request("tools/list", p, timeout=5.0), "tools", max_pages=20)
 
     # ----------------------------------------------------------------- calls
 
@@ -581,13 +556,8 @@ class MCPManager:
         names: Iterable[str] = [server] if server is not None else self.running_servers()
         tools: list[ToolInfo] = []
         for name in names:
-            cursor: str | None = None
-            for _ in range(1000):  # a server that pages forever is not followed forever
-                page = await self.request(name, "tools/list", {"cursor": cursor} if cursor else {})
-                tools += [ToolInfo(name, t) for t in page.get("tools") or []]
-                cursor = page.get("nextCursor")
-                if not cursor:
-                    break
+            listed = await all_pages(lambda p, name=name: self.request(name, "tools/list", p), "tools")
+            tools += [ToolInfo(name, t) for t in listed]
         return tools
 
     # ----------------------------------------------------------------- maintenance

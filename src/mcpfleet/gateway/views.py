@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from mcpfleet.exceptions import FleetError
+from mcpfleet.protocol.paging import all_pages
 
 __all__ = ["FleetView", "ListCache", "LocalTools", "Route", "ServerView", "View", "VirtualView"]
 
@@ -75,16 +76,7 @@ class ListCache:
         cached = self._items.get(key)
         if cached is not None:
             return cached
-        result_key = KINDS[method][0]
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(1000):  # a server that pages forever is not followed forever
-            params = {"cursor": cursor} if cursor else {}
-            page = await self.upstream.request(server, method, params)
-            items += page.get(result_key) or []
-            cursor = page.get("nextCursor")
-            if not cursor:
-                break
+        items = await all_pages(lambda p: self.upstream.request(server, method, p), KINDS[method][0])
         self._items[key] = items
         return items
 

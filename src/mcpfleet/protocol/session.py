@@ -32,6 +32,7 @@ from mcpfleet.exceptions import (
     ToolCallError,
 )
 from mcpfleet.protocol.http import HttpTransport
+from mcpfleet.protocol.paging import all_pages
 from mcpfleet.protocol.transport import Transport
 
 __all__ = ["MODERN_VERSION", "SESSION_VERSIONS", "ClientSession", "Protocol"]
@@ -259,15 +260,7 @@ class ClientSession:
 
     async def list_all(self, method: str, key: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Every item of a paged list (``tools/list`` -> ``tools``), following ``nextCursor``."""
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(1000):  # a server that pages forever is not followed forever
-            page = await self.request(method, {"cursor": cursor} if cursor else {}, timeout=timeout)
-            items += page.get(key) or []
-            cursor = page.get("nextCursor")
-            if not cursor:
-                break
-        return items
+        return await all_pages(lambda p: self.request(method, p, timeout=timeout), key)
 
     async def list_tools(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         return await self.list_all("tools/list", "tools", timeout=timeout)

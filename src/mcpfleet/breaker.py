@@ -1,0 +1,59 @@
+"""``CircuitBreaker``: an instance that keeps failing is left alone for a while, then tried once."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+__all__ = ["CircuitBreaker"]
+
+log = logging.getLogger("mcpfleet.loadbalancer")
+
+
+class CircuitBreaker:
+    """Stops calls to an instance after ``threshold`` failures in a row, for ``cooldown`` seconds.
+
+    Then one trial call goes through (half-open): success closes the circuit, failure opens it
+    again for twice as long (up to ``max_cooldown``).
+    """
+
+    def __init__(self, threshold: int = 5, cooldown: float = 2.0, max_cooldown: float = 60.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.failures = 0
+        self.open_until: float | None = None
+        self._wait = cooldown
+        self._trial = False  # the half-open trial call is in flight
+
+    @property
+    def state(self) -> str:
+        if self.open_until is None:
+            return "closed"
+        return "open" if time.monotonic() < self.open_until else "half-open"
+
+    def allows(self) -> bool:
+        state = self.state
+        return state == "closed" or (state == "half-open" and not self._trial)
+
+    def started(self) -> None:
+        if self.state == "half-open":
+            self._trial = True
+
+    def ended(self) -> None:
+        self._trial = False
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.open_until = None
+        self._wait = self.cooldown
+        self._trial = False
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self._trial or self.failures >= self.threshold:
+            if self.open_until is not None:  # a failed trial: wait longer
+                self._wait = min(self._wait * 2, self.max_cooldown)
+            self.open_until = time.monotonic() + self._wait
+            log.warning("circuit opened for %.1fs after %d failure(s)", self._wait, self.failures)
+        self._trial = False
