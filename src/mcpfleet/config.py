@@ -248,6 +248,11 @@ class FleetConfig(_Model):
     home: str = Field(DEFAULT_HOME, description="fleet home folder: servers/ configs/ logs/ data/")
     env_file: str | None = Field(None, description=".env file with variables for ${VAR} references")
     registry_url: str = Field("https://registry.modelcontextprotocol.io", pattern=r"^https?://")
+    database_url: str | None = Field(
+        None,
+        pattern=r"^(sqlite|postgresql)(\+\w+)?://",
+        description="SQLAlchemy URL of the fleet database; default: SQLite file fleet.db in the home",
+    )
     servers: dict[ServerName, ServerSpec] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     health_check_interval: float = Field(

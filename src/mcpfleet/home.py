@@ -5,6 +5,7 @@
   configs/            copies of applied configs, the install lock
   logs/<name>/        each instance's stderr, rotated
   data/<name>/        each server's own data; the working directory of its processes
+  fleet.db            the embedded fleet database (SQLite), unless database_url names another
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class FleetHome:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    @property
+    def database_file(self) -> Path:
+        """The embedded fleet database (API keys, audit records) when no database URL is set."""
+        return self.root / "fleet.db"
 
     @property
     def lock_file(self) -> Path:
