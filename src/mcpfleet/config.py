@@ -242,6 +242,24 @@ class HealthConfig(_Model):
     webhook_slack: bool = Field(False, description='send {"text": ...} (Slack incoming webhooks)')
 
 
+class TracingConfig(_Model):
+    """OpenTelemetry traces, exported over OTLP/HTTP. Off until ``otlp_endpoint`` is set."""
+
+    otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; unset: no tracing",
+    )
+    service_name: str = Field("mcpfleet", min_length=1)
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="share of new traces kept (a caller's sampled flag decides for its own)"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent with every export, e.g. an API key; may use ${VAR}"
+    )
+    export_timeout: float = Field(10.0, gt=0)
+
+
 class FleetConfig(_Model):
     """The whole fleet, as declared in ``mcpfleet.yaml``."""
 
@@ -259,6 +277,7 @@ class FleetConfig(_Model):
         10.0, gt=0, description="seconds between health probes of every instance and backup"
     )
     health: HealthConfig = Field(default_factory=HealthConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

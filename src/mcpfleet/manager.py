@@ -14,6 +14,7 @@ first ``execute_tool`` on a server that is not running yet).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -321,6 +322,15 @@ class MCPManager:
             "MCPFLEET_SERVER_DATA": str(self.home.data_dir(server)),
         }
 
+    def resolve_values(self, values: Mapping[str, str], *, where: str) -> dict[str, str]:
+        """Fleet-level settings with their ``${VAR}`` references filled in (tracing headers, secrets)."""
+        variables = {
+            **load_env_file(self.config.env_file),
+            **self._environ,
+            "MCPFLEET_HOME": str(self.home.root),
+        }
+        return resolve_all(values, variables, where=where)
+
     def _server_env(self, server: str, spec: ServerSpec) -> dict[str, str]:
         return resolve_all(spec.env, self._variables(server), where=f"servers.{server}.env")
 
@@ -556,7 +566,7 @@ class MCPManager:
         names: Iterable[str] = [server] if server is not None else self.running_servers()
         tools: list[ToolInfo] = []
         for name in names:
-            listed = await all_pages(lambda p, name=name: self.request(name, "tools/list", p), "tools")
+            listed = await all_pages(functools.partial(self.request, name, "tools/list"), "tools")
             tools += [ToolInfo(name, t) for t in listed]
         return tools
 

@@ -18,6 +18,8 @@ from mcpfleet.config import GatewayConfig
 from mcpfleet.gateway.admin import admin_app
 from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.http import MCPHttpApp, Receive, Scope, Send, text_response
+from mcpfleet.gateway.middleware import Middleware
+from mcpfleet.gateway.middleware.metrics import MetricsMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
 from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
@@ -59,7 +61,17 @@ class Gateway:
             alerts=alerts,
         )
         self.metrics = MetricsCollector(manager, monitor=self.monitor)
-        self.engine.metrics = self.metrics if self.config.metrics else None
+        if manager.config.tracing.otlp_endpoint:
+            from mcpfleet.tracing import Tracing  # imported only when on: no cost otherwise
+
+            tracing = manager.config.tracing
+            headers = manager.resolve_values(tracing.headers, where="tracing.headers")
+            self.engine.tracing = Tracing(tracing.model_copy(update={"headers": headers}))
+        middlewares: list[Middleware] = []
+        if self.config.metrics:
+            self.engine.metrics = self.metrics
+            middlewares.append(MetricsMiddleware(self.metrics))
+        self.engine.use(middlewares)
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {

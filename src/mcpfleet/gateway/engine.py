@@ -14,13 +14,17 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcpfleet.exceptions import FleetError, ToolCallError
-from mcpfleet.gateway.views import KINDS, Route, Upstream, View
+from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall, chain
+from mcpfleet.gateway.views import KINDS, Upstream, View
 from mcpfleet.logs import request_id
+
+if TYPE_CHECKING:
+    from mcpfleet.tracing import Tracing
 
 __all__ = [
     "MODERN",
@@ -116,7 +120,10 @@ class Engine:
         self._tokens = itertools.count(1)
         self._progress: dict[str, tuple[Emit, Any]] = {}
         self._calls: dict[str, set[Emit]] = {}
-        self.metrics: Any = None  # a MetricsCollector: every tool call is counted and timed
+        self.metrics: Any = None  # a MetricsCollector: counts calls refused before they have a route
+        self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
+        self.middlewares: list[Middleware] = []
+        self._pipeline: CallNext = self._last_step
 
     def capabilities(self) -> dict[str, Any]:
         return {
@@ -156,6 +163,26 @@ class Engine:
         if task is not None:
             client.in_flight[msg_id] = task
         try:
+            if self.tracing is None:
+                return await self._reply(msg_id, rid, method, params, view, client, emit)
+            with self.tracing.request_span(method, params, client, msg_id, rid) as span:
+                reply = await self._reply(msg_id, rid, method, params, view, client, emit)
+                self.tracing.outcome(span, reply)
+                return reply
+        finally:
+            client.in_flight.pop(msg_id, None)
+
+    async def _reply(
+        self,
+        msg_id: Any,
+        rid: str,
+        method: str,
+        params: dict[str, Any],
+        view: View,
+        client: ClientState,
+        emit: Emit | None,
+    ) -> dict[str, Any]:
+        try:
             result = await self._dispatch(method, params, view, client, emit)
         except _RpcError as exc:
             return error_reply(msg_id, exc.code, exc.message, _with_request_id(exc.data, rid))
@@ -164,8 +191,6 @@ class Engine:
         except FleetError as exc:
             log.warning("%s failed: %s", method, exc)
             return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})
-        finally:
-            client.in_flight.pop(msg_id, None)
         if client.stateless:
             result.setdefault("resultType", "complete")
         return {"jsonrpc": "2.0", "id": msg_id, "result": result}
@@ -274,17 +299,29 @@ class Engine:
         name = params.get("name")
         if not isinstance(name, str):
             raise self._refused("tools/call needs a string `name`")
+        rid = request_id.get() or ""
         local = getattr(view, "local", None)
         if local is not None and local.handles(name):
-            arguments = params.get("arguments")
-            return await self._timed(
-                "mcpfleet", name, local.call(name, arguments if isinstance(arguments, dict) else {})
-            )
-        try:
-            route = view.route("tools/call", name)
-        except KeyError:
-            raise self._refused(f"Unknown tool: {name}") from None
-        return await self._timed(route.server, route.name, self._forward_tool(route, params, client, emit))
+            call = ToolCall("mcpfleet", name, params, client, rid, emit, local=local)
+        else:
+            try:
+                route = view.route("tools/call", name)
+            except KeyError:
+                raise self._refused(f"Unknown tool: {name}") from None
+            upstream_params = self._upstream_params(params, name=route.name)
+            call = ToolCall(route.server, route.name, upstream_params, client, rid, emit)
+        return await self._pipeline(call)
+
+    def use(self, middlewares: list[Middleware]) -> None:
+        """Put ``middlewares`` on the tool-call path, outermost first."""
+        self.middlewares = list(middlewares)
+        wrap = self.tracing.wrap_middleware if self.tracing is not None else None
+        self._pipeline = chain(self.middlewares, self._last_step, wrap)
+
+    async def _last_step(self, call: ToolCall) -> dict[str, Any]:
+        if call.local is not None:
+            return cast(dict[str, Any], await call.local.call(call.tool, call.arguments))
+        return await self._forward_tool(call)
 
     def _refused(self, message: str) -> _RpcError:
         """An invalid call: counted under labels no client can make up, then refused."""
@@ -292,31 +329,22 @@ class Engine:
             self.metrics.track_request("unknown", "unknown", 0.0, False, "invalid_request")
         return _RpcError(INVALID_PARAMS, message)
 
-    async def _timed(self, server: str, tool: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """Await a tool call, counting and timing it when metrics are on."""
-        if self.metrics is None:
-            return await call
-        started = time.perf_counter()
-        error_type: str | None = "cancelled"
-        try:
-            result = await call
-            error_type = "tool_error" if result.get("isError") else None
-            return result
-        except ToolCallError:
-            error_type = "protocol_error"
-            raise
-        except _RpcError:
-            error_type = "invalid_request"
-            raise
-        finally:
-            self.metrics.track_request(
-                server, tool, time.perf_counter() - started, error_type is None, error_type
+    async def _upstream(self, call: ToolCall, params: dict[str, Any], pin: list[str]) -> dict[str, Any]:
+        """One hop to an instance (a span of its own when tracing is on)."""
+        if self.tracing is None:
+            return await self.upstream.request(
+                call.server, "tools/call", params, session_key=call.client.id, pin=pin
             )
+        with self.tracing.upstream_span(call.server, call.tool, params) as span:
+            result = await self.upstream.request(
+                call.server, "tools/call", params, session_key=call.client.id, pin=pin
+            )
+            self.tracing.outcome(span, {"result": result})
+            return result
 
-    async def _forward_tool(
-        self, route: Route, params: dict[str, Any], client: ClientState, emit: Emit | None
-    ) -> dict[str, Any]:
-        upstream_params = self._upstream_params(params, name=route.name)
+    async def _forward_tool(self, call: ToolCall) -> dict[str, Any]:
+        server, client, emit = call.server, call.client, call.emit
+        upstream_params = call.params
         token = None
         if emit is not None and not client.stateless:
             # A session client's log level and capabilities, per request as 2026-07-28 upstreams
@@ -334,7 +362,7 @@ class Engine:
                 token = f"mcpfleet-{next(self._tokens)}"
                 self._progress[token] = (emit, meta["progressToken"])
                 upstream_params["_meta"] = {**meta, "progressToken": token}
-            self._calls.setdefault(route.server, set()).add(emit)
+            self._calls.setdefault(server, set()).add(emit)
         # The rounds of a multi-round call go back to the instance that holds its state; a
         # 2026-07-28 client carries that instance's id inside the requestState it echoes.
         pin: list[str] = []
@@ -344,9 +372,7 @@ class Engine:
             with contextlib.suppress(ValueError):
                 pin.append(base64.urlsafe_b64decode(instance + "==").decode())
         try:
-            result = await self.upstream.request(
-                route.server, "tools/call", upstream_params, session_key=client.id, pin=pin
-            )
+            result = await self._upstream(call, upstream_params, pin)
             for _ in range(MAX_INPUT_ROUNDS):
                 if result.get("resultType") != "input_required":
                     return result
@@ -357,7 +383,7 @@ class Engine:
                         result = {**result, "requestState": state}
                     return result
                 try:
-                    responses = await self._ask_client(route.server, result, client, emit)
+                    responses = await self._ask_client(server, result, client, emit)
                 except _InputFailed as exc:
                     return _tool_error(str(exc))
                 retry = {
@@ -366,10 +392,8 @@ class Engine:
                 retry["inputResponses"] = responses
                 if result.get("requestState") is not None:
                     retry["requestState"] = result["requestState"]
-                result = await self.upstream.request(
-                    route.server, "tools/call", retry, session_key=client.id, pin=pin
-                )
-            return _tool_error(f"{route.server} asked for input more than {MAX_INPUT_ROUNDS} times; gave up")
+                result = await self._upstream(call, retry, pin)
+            return _tool_error(f"{server} asked for input more than {MAX_INPUT_ROUNDS} times; gave up")
         except ToolCallError:
             raise
         except FleetError as exc:
@@ -377,7 +401,7 @@ class Engine:
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
         finally:
             if emit is not None:
-                self._calls[route.server].discard(emit)
+                self._calls[server].discard(emit)
                 if token is not None:
                     del self._progress[token]
 
@@ -488,6 +512,8 @@ class _InputFailed(Exception):
 
 
 class _RpcError(Exception):
+    error_type = "invalid_request"  # how metrics and traces name it
+
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code

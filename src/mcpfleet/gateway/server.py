@@ -75,3 +75,5 @@ class GatewayServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self.gateway.engine.tracing is not None:
+            await asyncio.to_thread(self.gateway.engine.tracing.shutdown)  # export what is queued

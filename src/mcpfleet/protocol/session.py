@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from mcpfleet import __version__
@@ -88,7 +88,7 @@ class ClientSession:
         url: str,
         *,
         server: str,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         protocol: Protocol = "auto",
         timeout: float = 30.0,
         on_notification: Notify | None = None,
