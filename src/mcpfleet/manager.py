@@ -129,6 +129,7 @@ class MCPManager:
         self._repeat = RepeatSafety()
         self._lock_file: InstallLock | None = None
         self._listeners: list[Listener] = []
+        self.installs: dict[str, InstallOutcome] = {}  # each server's last install attempt, for metrics
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -277,6 +278,9 @@ class MCPManager:
             verify=self._verify if verify else None,
         )
         result.outcomes[:0] = early
+        for outcome in result.outcomes:
+            if not outcome.skipped:
+                self.installs[outcome.server] = outcome
         return result
 
     async def install(self, server: str, *, verify: bool = False, force: bool = False) -> InstallOutcome:

@@ -10,16 +10,27 @@
 The gateway feeds it on every tool call. With ``manager`` given, each scrape also reads the
 fleet's state: instances by state, restarts, calls in flight, connection pool figures and the
 last health check; ``mcp_active_servers`` is then the number of servers with a ready instance.
+
+Several processes on one host (gateway replicas behind one port or one load balancer) share
+their figures through prometheus-client's multiprocess mode: start every process with
+``PROMETHEUS_MULTIPROC_DIR`` set to one empty folder, and any of them serves the sums. Call
+counts and latencies are summed over every process that ever ran; fleet state (published by
+each live process at every scrape and every few seconds) is summed over the live ones, and
+disappears with a process that stops.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from mcpfleet.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from mcpfleet.manager import MCPManager
@@ -29,6 +40,23 @@ __all__ = ["CONTENT_TYPE", "MetricsCollector"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_Mode = Literal["livesum", "livemax", "livemin"]
+PUBLISH_INTERVAL = 5.0  # seconds between state publications in multiprocess mode
+
+
+def multiprocess_dir() -> str | None:
+    """The shared folder when multiprocess mode is on (``PROMETHEUS_MULTIPROC_DIR``), else None."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return None
+    if values.ValueClass is values.MutexValue:
+        raise ConfigError(
+            "PROMETHEUS_MULTIPROC_DIR was set after metrics were loaded; set it in the environment "
+            "before the process starts"
+        )
+    if not os.path.isdir(path):
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={path} is not a folder; create it (empty) first")
+    return path
 
 
 class MetricsCollector:
@@ -41,6 +69,8 @@ class MetricsCollector:
         monitor: HealthMonitor | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
+        self.multiprocess_dir = multiprocess_dir()
+        # In multiprocess mode values live in the shared folder; this registry is never rendered.
         self.registry = registry or CollectorRegistry()
         self.manager = manager
         self.requests = Counter(
@@ -55,10 +85,17 @@ class MetricsCollector:
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.active_servers = Gauge(
-            "mcp_active_servers", "Servers with at least one ready instance", registry=self.registry
-        )
+            "mcp_active_servers", "Servers with at least one ready instance", registry=self.registry,
+            multiprocess_mode="livemax",
+        )  # fmt: skip
+        self._state: _FleetState | None = None
+        self._published: _Publisher | None = None
         if manager is not None:
-            self.registry.register(_FleetState(manager, monitor))
+            self._state = _FleetState(manager, monitor)
+            if self.multiprocess_dir is None:
+                self.registry.register(self._state)
+            else:
+                self._published = _Publisher(self.registry)
 
     def track_request(
         self, server: str, tool: str, duration: float, success: bool, error_type: str | None = None
@@ -72,13 +109,44 @@ class MetricsCollector:
     def update_active_servers(self, count: int) -> None:
         self.active_servers.set(count)
 
-    def render(self) -> bytes:
+    def publish(self) -> None:
+        """Bring this process's fleet state up to date (in multiprocess mode, in the shared folder)."""
         if self.manager is not None:
             ready = sum(
                 1 for row in self.manager.status() if any(i["state"] == "ready" for i in row["instances"])
             )
             self.update_active_servers(ready)
-        return generate_latest(self.registry)
+        if self._published is not None and self._state is not None:
+            self._published.write(self._state.families())
+
+    def render(self) -> bytes:
+        self.publish()
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+    def process_stopped(self) -> None:
+        """Drop this process's live state from the shared folder (multiprocess mode)."""
+        if self.multiprocess_dir is not None:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class _Family:
+    """One metric of fleet state, read at a moment: its samples by label values."""
+
+    name: str
+    doc: str
+    kind: Literal["gauge", "counter"]
+    labels: tuple[str, ...] = ()
+    mode: _Mode = "livesum"  # how processes combine in multiprocess mode
+    samples: dict[tuple[str, ...], float] = field(default_factory=dict)
 
 
 class _FleetState(Collector):
@@ -88,56 +156,100 @@ class _FleetState(Collector):
         self.manager = manager
         self.monitor = monitor
 
-    def collect(self) -> Iterator[Metric]:
+    def families(self) -> list[_Family]:
         manager = self.manager
-        instances = GaugeMetricFamily(
-            "mcp_instances", "Instances by server and state", labels=["server", "state"]
-        )
-        restarts = CounterMetricFamily(
-            "mcp_instance_restarts", "Instance restarts since start", labels=["server"]
-        )
-        in_flight = GaugeMetricFamily("mcp_in_flight_calls", "Calls in flight, by server", labels=["server"])
-        mode = GaugeMetricFamily(
-            "mcp_server_out_of_rotation",
-            "1 while a server is draining or in maintenance",
-            labels=["server", "mode"],
-        )
+        instances = _Family("mcp_instances", "Instances by server and state", "gauge", ("server", "state"))
+        restarts = _Family("mcp_instance_restarts", "Instance restarts since start", "counter", ("server",))
+        in_flight = _Family("mcp_in_flight_calls", "Calls in flight, by server", "gauge", ("server",))
+        mode = _Family(
+            "mcp_server_out_of_rotation", "1 while a server is draining or in maintenance", "gauge",
+            ("server", "mode"), mode="livemax",
+        )  # fmt: skip
         for row in manager.status():
             server = row["server"]
-            states: dict[str, int] = {}
             for instance in row["instances"]:
-                states[instance["state"]] = states.get(instance["state"], 0) + 1
-            for state, count in states.items():
-                instances.add_metric([server, state], count)
-            restarts.add_metric([server], sum(i["restarts"] for i in row["instances"]))
-            in_flight.add_metric([server], manager.load_balancer.in_flight(server))
+                key = (server, instance["state"])
+                instances.samples[key] = instances.samples.get(key, 0) + 1
+            restarts.samples[(server,)] = sum(i["restarts"] for i in row["instances"])
+            in_flight.samples[(server,)] = manager.load_balancer.in_flight(server)
             if row["mode"]:
-                mode.add_metric([server, row["mode"]], 1)
-        yield from (instances, restarts, in_flight, mode)
+                mode.samples[(server, row["mode"])] = 1
+        installed = _Family(
+            "mcp_install_duration_seconds", "How long the last install of a server took, by its outcome",
+            "gauge", ("server", "outcome"), mode="livemax",
+        )  # fmt: skip
+        for server, outcome in manager.installs.items():
+            installed.samples[(server, "ok" if outcome.ok else "failed")] = outcome.duration
+        found = [instances, restarts, in_flight, mode, installed]
         pool = manager.connection_pool
         if pool is not None:
             stats: dict[str, Any] = pool.get_stats()
-            for key in ("active", "idle", "waiting"):
-                yield GaugeMetricFamily(
-                    f"mcp_pool_{key}_connections", f"Pooled connections: {key}", value=stats[key]
-                )
-            yield CounterMetricFamily(
-                "mcp_pool_connections_created", "Pooled connections opened", value=stats["total_created"]
-            )
-            yield CounterMetricFamily(
-                "mcp_pool_connections_closed", "Pooled connections closed", value=stats["total_closed"]
-            )
+            for what in ("active", "idle", "waiting"):
+                found.append(
+                    _Family(f"mcp_pool_{what}_connections", f"Pooled connections: {what}", "gauge",
+                            samples={(): stats[what]})
+                )  # fmt: skip
+            found.append(_Family("mcp_pool_connections_created", "Pooled connections opened", "counter",
+                                 samples={(): stats["total_created"]}))  # fmt: skip
+            found.append(_Family("mcp_pool_connections_closed", "Pooled connections closed", "counter",
+                                 samples={(): stats["total_closed"]}))  # fmt: skip
         if self.monitor is not None and self.monitor.last:
-            up = GaugeMetricFamily(
-                "mcp_health_up", "1 if the last health check found the server healthy", labels=["server"]
-            )
-            latency = GaugeMetricFamily(
-                "mcp_health_latency_seconds",
-                "Fastest probe answer in the last health check",
-                labels=["server"],
-            )
+            up = _Family(
+                "mcp_health_up", "1 if the last health check found the server healthy", "gauge",
+                ("server",), mode="livemin",
+            )  # fmt: skip
+            latency = _Family(
+                "mcp_health_latency_seconds", "Fastest probe answer in the last health check", "gauge",
+                ("server",), mode="livemax",
+            )  # fmt: skip
             for server, status in self.monitor.last.items():
-                up.add_metric([server], 1 if status["healthy"] else 0)
+                up.samples[(server,)] = 1 if status["healthy"] else 0
                 if status["latency_ms"] is not None:
-                    latency.add_metric([server], status["latency_ms"] / 1000)
-            yield from (up, latency)
+                    latency.samples[(server,)] = status["latency_ms"] / 1000
+            found += [up, latency]
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families():
+            cls = GaugeMetricFamily if family.kind == "gauge" else CounterMetricFamily
+            metric = cls(family.name, family.doc, labels=list(family.labels))
+            for labels, value in family.samples.items():
+                metric.add_metric(list(labels), value)
+            yield metric
+
+
+class _Publisher:
+    """Writes fleet state into multiprocess metrics: gauges set (series gone from the fleet set to
+    0), counters advanced by what changed since the last write."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.metrics: dict[str, Any] = {}
+        self.seen: dict[str, dict[tuple[str, ...], float]] = {}
+
+    def write(self, families: list[_Family]) -> None:
+        for family in families:
+            metric = self.metrics.get(family.name)
+            if metric is None:
+                if family.kind == "gauge":
+                    metric = Gauge(family.name, family.doc, family.labels, registry=self.registry,
+                                   multiprocess_mode=family.mode)  # fmt: skip
+                else:
+                    metric = Counter(family.name, family.doc, family.labels, registry=self.registry)
+                self.metrics[family.name] = metric
+            seen = self.seen.setdefault(family.name, {})
+            for labels in seen.keys() - family.samples.keys():
+                if family.kind == "gauge":
+                    self._child(metric, labels).set(0)
+            for labels, value in family.samples.items():
+                child = self._child(metric, labels)
+                if family.kind == "gauge":
+                    child.set(value)
+                else:
+                    before = seen.get(labels, 0.0)
+                    child.inc(value - before if value >= before else value)  # a reset counts anew
+            seen.update(family.samples)
+
+    @staticmethod
+    def _child(metric: Any, labels: tuple[str, ...]) -> Any:
+        return metric.labels(*labels) if labels else metric

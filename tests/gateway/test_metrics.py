@@ -58,21 +58,32 @@ async def test_metrics_count_the_calls_made(url: str) -> None:
         assert failed.is_error
         with pytest.raises(Exception, match="Unknown tool"):
             await client.call_tool("made__up_by_the_client", {})
+    async with Client(f"{url}/servers/echo/mcp") as client:
+        made_up = await client.call_tool("made_up_by_the_client", {})  # the server says no such tool
+        assert made_up.is_error
     async with httpx.AsyncClient(timeout=30) as http:
+        # The admin API (what `mcpfleet call` uses) goes through the same middlewares.
+        admin = await http.post(f"{url}/api/v1/servers/work/tools/lookup", json={"key": "k"})
+        assert admin.status_code == 200, admin.text
+        typo = await http.post(f"{url}/api/v1/servers/work/tools/lookpu", json={"key": "k"})
+        assert typo.status_code == 404 and "Did you mean 'lookup'?" in typo.json()["error"]
         response = await http.get(f"{url}/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     found = samples(response.text)
     assert value(found, "mcp_requests_total", server="echo", tool="echo") == 3
-    assert value(found, "mcp_requests_total", server="work", tool="lookup") == 2
+    assert value(found, "mcp_requests_total", server="work", tool="lookup") == 3
+    assert value(found, "mcp_requests_total", server="echo", tool="unlisted") == 1
     assert value(found, "mcp_requests_total", server="echo", tool="add") == 1
-    assert value(found, "mcp_errors_total", server="echo", error_type="tool_error") == 1
+    assert value(found, "mcp_errors_total", server="echo", error_type="tool_error") == 2  # add, made up
     assert value(found, "mcp_errors_total", server="unknown", error_type="invalid_request") == 1
-    assert value(found, "mcp_latency_seconds_count", server="echo") == 4
+    assert value(found, "mcp_latency_seconds_count", server="echo") == 5
     assert value(found, "mcp_latency_seconds_sum", server="work") > 0
     assert value(found, "mcp_active_servers") == 2
     assert value(found, "mcp_instances", server="work", state="ready") == 2
     assert value(found, "mcp_in_flight_calls", server="work") == 0
-    assert not any(dict(labels).get("tool") == "up_by_the_client" for _, labels in found)
+    assert value(found, "mcp_install_duration_seconds", server="work", outcome="ok") > 0
+    assert not any("made" in dict(labels).get("tool", "") for _, labels in found)
+    assert not any(dict(labels).get("tool") == "lookpu" for _, labels in found)
 
 
 def test_the_guide_api_without_a_fleet() -> None:

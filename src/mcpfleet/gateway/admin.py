@@ -17,6 +17,7 @@ GET  /metrics                               Prometheus text format
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,14 @@ def admin_app(gateway: Gateway) -> Starlette:
             return _fleet_error(exc)
         return JSONResponse({"tools": [{"server": t.server, **t.tool} for t in found]})
 
+    async def _tool_names(server: str) -> frozenset[str] | None:
+        """The server's tool names (from the gateway's list cache), or None if it cannot list now."""
+        try:
+            await gateway.cache.items(server, "tools/list")
+        except FleetError:
+            return None  # not running or not answering: the call itself will say why
+        return gateway.cache.tool_names(server)
+
     async def call(request: Request) -> Response:
         try:
             arguments = await request.json() if await request.body() else {}
@@ -241,9 +250,14 @@ def admin_app(gateway: Gateway) -> Starlette:
         if not isinstance(arguments, dict):
             return _error(400, "the body must be a JSON object of tool arguments")
         try:
-            result = await manager.execute_tool(
-                request.path_params["name"], request.path_params["tool"], arguments
-            )
+            server, tool = request.path_params["name"], request.path_params["tool"]
+            manager.spec(server)  # an unknown server is refused here, with a suggestion
+            known = await _tool_names(server)
+            if known is not None and tool not in known:
+                close = difflib.get_close_matches(tool, sorted(known), n=3, cutoff=0.5)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                return _error(404, f"{server} has no tool {tool!r}.{hint}", suggestions=close)
+            result = await gateway.engine.call_tool(server, tool, arguments)
         except FleetError as exc:
             return _fleet_error(exc)
         return JSONResponse(result)

@@ -70,7 +70,7 @@ class Gateway:
         middlewares: list[Middleware] = []
         if self.config.metrics:
             self.engine.metrics = self.metrics
-            middlewares.append(MetricsMiddleware(self.metrics))
+            middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
         self.engine.use(middlewares)
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}

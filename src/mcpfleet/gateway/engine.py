@@ -312,6 +312,20 @@ class Engine:
             call = ToolCall(route.server, route.name, upstream_params, client, rid, emit)
         return await self._pipeline(call)
 
+    async def call_tool(
+        self, server: str, tool: str, arguments: dict[str, Any], *, principal: Any = None
+    ) -> dict[str, Any]:
+        """A tool call from the admin API, through the same middlewares as an MCP client's.
+
+        Unlike an MCP client's, a call that cannot reach the server raises its FleetError.
+        """
+        client = ClientState(protocol_version="admin", stateless=True)
+        rid = request_id.get() or secrets.token_hex(6)
+        params = {"name": tool, "arguments": arguments}
+        return await self._pipeline(
+            ToolCall(server, tool, params, client, rid, principal=principal, via="admin")
+        )
+
     def use(self, middlewares: list[Middleware]) -> None:
         """Put ``middlewares`` on the tool-call path, outermost first."""
         self.middlewares = list(middlewares)
@@ -397,6 +411,8 @@ class Engine:
         except ToolCallError:
             raise
         except FleetError as exc:
+            if call.via == "admin":
+                raise
             # A dead or missing upstream is a tool error the model can read, not a protocol failure.
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
         finally:

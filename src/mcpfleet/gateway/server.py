@@ -11,6 +11,7 @@ import uvicorn
 
 from mcpfleet.exceptions import FleetError
 from mcpfleet.gateway.app import Gateway
+from mcpfleet.metrics import PUBLISH_INTERVAL
 
 __all__ = ["GatewayServer"]
 
@@ -43,6 +44,7 @@ class GatewayServer:
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -63,17 +65,34 @@ class GatewayServer:
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         await self.gateway.monitor.start()
+        if self.gateway.metrics.multiprocess_dir is not None:
+            self._publisher = asyncio.create_task(self._publish(), name="mcpfleet-metrics")
+
+    async def _publish(self) -> None:
+        """Multiprocess metrics: this process's fleet state, written for the others' scrapes."""
+        while True:
+            try:
+                self.gateway.metrics.publish()
+            except Exception:  # a metrics hiccup must never stop the gateway
+                log.exception("could not publish fleet metrics")
+            await asyncio.sleep(PUBLISH_INTERVAL)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the graceful timeout), close."""
         if self._task is None:
             return
         await self.gateway.monitor.stop()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
         self._server.should_exit = True
         self.gateway.sessions.close_all()
         self.gateway.mcp.publish(None)
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self.gateway.metrics.process_stopped()
         if self.gateway.engine.tracing is not None:
             await asyncio.to_thread(self.gateway.engine.tracing.shutdown)  # export what is queued

@@ -69,6 +69,7 @@ class ListCache:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self._items: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._tool_names: dict[str, frozenset[str]] = {}
         self.version = 0  # bumps on every invalidation, so views can tell their clients
 
     async def items(self, server: str, method: str) -> list[dict[str, Any]]:
@@ -80,7 +81,19 @@ class ListCache:
         self._items[key] = items
         return items
 
+    def tool_names(self, server: str) -> frozenset[str] | None:
+        """The names in the server's cached tools/list; None when it is not cached."""
+        names = self._tool_names.get(server)
+        if names is None:
+            items = self._items.get((server, "tools/list"))
+            if items is None:
+                return None
+            names = self._tool_names[server] = frozenset(str(t.get("name")) for t in items)
+        return names
+
     def invalidate(self, server: str, method: str | None = None) -> None:
+        if method in (None, "tools/list"):
+            self._tool_names.pop(server, None)
         for key in [k for k in self._items if k[0] == server and (method is None or k[1] == method)]:
             del self._items[key]
         self.version += 1

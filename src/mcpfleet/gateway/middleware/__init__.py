@@ -40,6 +40,7 @@ class ToolCall:
     emit: Emit | None = None
     local: Any = None  # the gateway's own tools (fleet__*) when they answer this call
     principal: Any = None  # who is calling, once authentication is on
+    via: str = "mcp"  # "mcp" (an MCP client) or "admin" (the admin API, e.g. `mcpfleet call`)
     extra: dict[str, Any] = field(default_factory=dict)  # what one middleware leaves for another
 
     @property

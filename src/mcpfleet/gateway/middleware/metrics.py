@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mcpfleet.exceptions import ToolCallError
@@ -16,10 +17,16 @@ __all__ = ["MetricsMiddleware"]
 
 
 class MetricsMiddleware(Middleware):
+    """``tool_names(server)`` gives the server's listed tools (None if unknown yet): a name a
+    client made up is counted as ``unlisted``, so callers cannot grow the label set at will."""
+
     name = "metrics"
 
-    def __init__(self, metrics: MetricsCollector) -> None:
+    def __init__(
+        self, metrics: MetricsCollector, tool_names: Callable[[str], frozenset[str] | None] | None = None
+    ) -> None:
         self.metrics = metrics
+        self.tool_names = tool_names
 
     async def on_call_tool(self, call: ToolCall, call_next: CallNext) -> dict[str, Any]:
         started = time.perf_counter()
@@ -37,8 +44,16 @@ class MetricsMiddleware(Middleware):
         finally:
             self.metrics.track_request(
                 "mcpfleet" if call.local is not None else call.server,
-                call.tool,
+                self._tool_label(call, error_type),
                 time.perf_counter() - started,
                 error_type is None,
                 error_type,
             )
+
+    def _tool_label(self, call: ToolCall, error_type: str | None) -> str:
+        if call.local is not None or self.tool_names is None:
+            return call.tool
+        names = self.tool_names(call.server)
+        if names is None:  # list not fetched yet: trust only a call the server answered
+            return call.tool if error_type in (None, "tool_error", "cancelled") else "unlisted"
+        return call.tool if call.tool in names else "unlisted"
