@@ -160,11 +160,14 @@ async def test_crashing_on_start_is_alerted_once_without_a_restart_storm(tmp_pat
             flag.write_text("x")  # from now on it dies at start
             assert instance.pid is not None
             os.killpg(instance.pid, signal.SIGKILL)
-            await wait_for(lambda: [a.kind for a in alerts] == ["failed"])
+            await wait_for(lambda: "failed" in [a.kind for a in alerts])
             restarts = instance.restarts
             await asyncio.sleep(1.0)  # many rounds later: nothing more
-            assert [a.kind for a in alerts] == ["failed"] and instance.restarts == restarts == 2
-            assert "gave up after 2 restarts" in alerts[0].message
+            # One alert per stage of the episode: "unhealthy" when a round caught it down (it may
+            # have given up before any round did), then "failed" once; no alert per restart.
+            assert [a.kind for a in alerts] in (["failed"], ["unhealthy", "failed"])
+            assert instance.restarts == restarts == 2
+            assert "gave up after 2 restarts" in alerts[-1].message
         finally:
             await monitor.stop()
 

@@ -109,6 +109,7 @@ class _Track:
     alerted: bool = False  # in an unhealthy episode that was alerted on
     failed: bool = False  # given up on: alerted once, not replaced again
     recoveries: deque[float] = field(default_factory=deque)
+    restarts: int = 0  # the instance's restart count at the last round
 
 
 class HealthMonitor:
@@ -250,12 +251,14 @@ class HealthMonitor:
     async def _follow(
         self, server: str, instance: Instance, detail: dict[str, Any], status: dict[str, Any]
     ) -> None:
-        track = self._tracks.setdefault(instance.id, _Track())
-        if detail["healthy"]:
+        track = self._tracks.setdefault(instance.id, _Track(restarts=instance.restarts))
+        restarted = instance.restarts > track.restarts  # it died since the last round, seen or not
+        track.restarts = instance.restarts
+        if detail["healthy"] and not restarted:
             if track.alerted or track.failed:
                 await self._alert("recovered", server, instance, f"healthy again ({detail['latency_ms']} ms)")
                 await self._hook(self.on_recovered, server, status)
-            self._tracks[instance.id] = _Track(recoveries=track.recoveries)
+            self._tracks[instance.id] = _Track(recoveries=track.recoveries, restarts=track.restarts)
             return
         track.failures += 1
         if track.failed:
@@ -268,14 +271,20 @@ class HealthMonitor:
             await self._hook(self.on_unhealthy, server, status)
             return
         session = instance.session
-        if instance.state is not InstanceState.READY or session is None or session.closed:
-            return  # it exited (or its connection did): the supervisor restarts it
+        # It exited (or its connection did): its supervisor restarts it, so there is nothing to
+        # replace, but an operator still hears of it.
+        exited = restarted or instance.state is not InstanceState.READY or session is None or session.closed
         if track.failures < self.alert_threshold:
             return
         if not track.alerted:
             track.alerted = True
-            await self._alert("unhealthy", server, instance, str(detail["error"]))
+            why = str(detail["error"])
+            if exited:
+                why = f"exited ({instance.last_error or why}); its supervisor restarts it"
+            await self._alert("unhealthy", server, instance, why)
             await self._hook(self.on_unhealthy, server, status)
+        if exited:
+            return
         now = time.monotonic()
         while track.recoveries and now - track.recoveries[0] > self.recovery_window:
             track.recoveries.popleft()
