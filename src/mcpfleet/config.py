@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from mcpfleet.exceptions import ConfigError
+from mcpfleet.ratelimit.config import RateLimitConfig
 
 __all__ = [
     "CommandPackage",
@@ -228,6 +229,9 @@ class GatewayConfig(_Model):
     session_idle_timeout: float = Field(3600.0, gt=0)
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
     metrics: bool = Field(True, description="count and time every tool call for /metrics")
+    rate_limits: RateLimitConfig = Field(
+        default_factory=RateLimitConfig, description="token buckets per principal, server and tool"
+    )
 
 
 class HealthConfig(_Model):

@@ -20,11 +20,13 @@ Each message says what happened and what to do about it.
     │   │   └── CallInterruptedError . ... and the call was not safe to repeat elsewhere
     │   ├── ServerUnavailableError ... no instance can take it (stopped, failed, maintenance); not sent
     │   └── RequestTimeoutError ...... a request got no answer in time
-    └── ToolCallError ................ the server answered a request with a JSON-RPC error
+    ├── ToolCallError ................ the server answered a request with a JSON-RPC error
+    └── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +41,7 @@ __all__ = [
     "MissingEnvError",
     "PackageNotFoundError",
     "ProtocolError",
+    "RateLimitedError",
     "RegistryError",
     "RequestTimeoutError",
     "SecretError",
@@ -173,3 +176,30 @@ class ToolCallError(FleetError):
         self.error_message = message
         self.data = data
         super().__init__(f"{server}: {method} failed with JSON-RPC error {code}: {message}")
+
+
+class RateLimitedError(FleetError):
+    """A rate limit refused a call before it was sent; it would pass after ``retry_after`` seconds.
+
+    ``scope`` names the bucket that refused (``principal 'alice'``, ``server 'github'``).
+    """
+
+    error_type = "rate_limited"  # how metrics and traces name it
+    code = -32029  # the JSON-RPC error code the gateway answers with (implementation-defined range)
+
+    def __init__(self, retry_after: float, scope: str = "this caller", limit: str = "") -> None:
+        self.retry_after = retry_after
+        self.scope = scope
+        self.limit = limit
+        of = f" ({limit})" if limit else ""
+        super().__init__(
+            f"Rate limit of {scope}{of} reached: the call was not sent. Retry in {retry_after:.2f} s."
+        )
+
+    def http_headers(self) -> dict[str, str]:
+        """``{"Retry-After": "2"}``: whole seconds, rounded up, at least 1 (RFC 9110)."""
+        return {"Retry-After": str(max(1, math.ceil(round(self.retry_after, 3))))}
+
+    def rpc_data(self) -> dict[str, float]:
+        """The JSON-RPC error's ``data``: ``{"retry_after": 1.25}`` in seconds, to the millisecond."""
+        return {"retry_after": max(0.001, round(self.retry_after, 3))}

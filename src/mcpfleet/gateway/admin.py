@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcpfleet import __version__
-from mcpfleet.exceptions import FleetError, ToolCallError, UnknownServerError
+from mcpfleet.exceptions import FleetError, RateLimitedError, ToolCallError, UnknownServerError
 from mcpfleet.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -46,6 +46,10 @@ def _fleet_error(exc: FleetError) -> JSONResponse:
         return _error(404, str(exc), suggestions=exc.suggestions)
     if isinstance(exc, ToolCallError):
         return _error(502, str(exc), code=exc.code, data=exc.data)
+    if isinstance(exc, RateLimitedError):
+        response = _error(429, str(exc), **exc.rpc_data())
+        response.headers.update(exc.http_headers())
+        return response
     return _error(503, str(exc))
 
 

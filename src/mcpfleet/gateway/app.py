@@ -20,6 +20,7 @@ from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.http import MCPHttpApp, Receive, Scope, Send, text_response
 from mcpfleet.gateway.middleware import Middleware
 from mcpfleet.gateway.middleware.metrics import MetricsMiddleware
+from mcpfleet.gateway.middleware.ratelimit import RateLimitMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
 from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
@@ -27,6 +28,7 @@ from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, Virtu
 from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
 from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
+from mcpfleet.ratelimit import BaseRateLimiter, create_rate_limiter
 
 __all__ = ["Gateway"]
 
@@ -67,11 +69,8 @@ class Gateway:
             tracing = manager.config.tracing
             headers = manager.resolve_values(tracing.headers, where="tracing.headers")
             self.engine.tracing = Tracing(tracing.model_copy(update={"headers": headers}))
-        middlewares: list[Middleware] = []
-        if self.config.metrics:
-            self.engine.metrics = self.metrics
-            middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
-        self.engine.use(middlewares)
+        self.limiter: BaseRateLimiter | None = None
+        self.engine.use(self._middlewares())
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {
@@ -82,6 +81,23 @@ class Gateway:
         self.mcp = MCPHttpApp(self.engine, self.view_for, sessions=self.sessions)
         self.admin = admin_app(self)
         manager.add_listener(self._on_upstream_event)
+
+    def _middlewares(self) -> list[Middleware]:
+        """The tool-call path, outermost first: what counts and records every call (refusals
+        too) comes before what may refuse one."""
+        middlewares: list[Middleware] = []
+        if self.config.metrics:
+            self.engine.metrics = self.metrics
+            middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
+        if self.config.rate_limits.active:
+            self.limiter = create_rate_limiter(self.config.rate_limits)
+            middlewares.append(RateLimitMiddleware(self.limiter))
+        return middlewares
+
+    async def aclose(self) -> None:
+        """Release what the middlewares hold (Redis connections, queued records)."""
+        if self.limiter is not None:
+            await self.limiter.aclose()
 
     def view_for(self, path: str) -> View | None:
         path = path.rstrip("/")

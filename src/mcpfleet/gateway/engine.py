@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from mcpfleet.exceptions import FleetError, ToolCallError
+from mcpfleet.exceptions import FleetError, RateLimitedError, ToolCallError
 from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall, chain
 from mcpfleet.gateway.views import KINDS, Upstream, View
 from mcpfleet.logs import request_id
@@ -188,6 +188,8 @@ class Engine:
             return error_reply(msg_id, exc.code, exc.message, _with_request_id(exc.data, rid))
         except ToolCallError as exc:
             return error_reply(msg_id, exc.code, exc.error_message, _with_request_id(exc.data, rid))
+        except RateLimitedError as exc:
+            return error_reply(msg_id, exc.code, str(exc), {**exc.rpc_data(), "requestId": rid})
         except FleetError as exc:
             log.warning("%s failed: %s", method, exc)
             return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})

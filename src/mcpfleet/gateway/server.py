@@ -93,6 +93,7 @@ class GatewayServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self.gateway.aclose()
         self.gateway.metrics.process_stopped()
         if self.gateway.engine.tracing is not None:
             await asyncio.to_thread(self.gateway.engine.tracing.shutdown)  # export what is queued
