@@ -35,7 +35,9 @@ from pydantic import (
 )
 
 from mcpfleet.exceptions import ConfigError
+from mcpfleet.home import SERVER_NAME
 from mcpfleet.ratelimit.config import RateLimitConfig
+from mcpfleet.security.config import AccessConfig, AuthConfig
 
 __all__ = [
     "CommandPackage",
@@ -55,7 +57,6 @@ __all__ = [
     "parse_config",
 ]
 
-SERVER_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ServerName = Annotated[str, StringConstraints(pattern=SERVER_NAME)]
 _NAME_RULE = (
     "server names are lower-case letters, digits, '-' or '_', starting with a letter or digit "
@@ -282,6 +283,13 @@ class FleetConfig(_Model):
     )
     health: HealthConfig = Field(default_factory=HealthConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig,
+        description="who may call the gateway: `none`, API keys, JWTs, or both (see mcpfleet.security)",
+    )
+    access: AccessConfig = Field(
+        default_factory=AccessConfig, description="roles, their permissions, and the tools each may use"
+    )
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

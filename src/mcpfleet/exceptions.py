@@ -6,6 +6,9 @@ Each message says what happened and what to do about it.
     ├── ConfigError .................. the fleet file is invalid (every problem, with its path)
     │   └── SecretError .............. a ${VAR}, .env entry or secret file is missing
     ├── UnknownServerError ........... a name that is neither in the fleet nor the catalog
+    ├── UnknownApiKeyError ........... no API key has that name or id (`mcpfleet keys list`)
+    ├── AuthenticationError .......... no credentials, or ones that are not valid (HTTP 401)
+    ├── PermissionDeniedError ........ authenticated, but no role of the caller allows it (HTTP 403)
     ├── CatalogError ................. a catalog entry cannot be used as asked
     │   └── RegistryError ............ the MCP registry could not be reached or answered badly
     ├── InstallError ................. a package could not be installed
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "CallInterruptedError",
     "CatalogError",
     "ConfigError",
@@ -40,6 +44,7 @@ __all__ = [
     "InstallError",
     "MissingEnvError",
     "PackageNotFoundError",
+    "PermissionDeniedError",
     "ProtocolError",
     "RateLimitedError",
     "RegistryError",
@@ -50,6 +55,7 @@ __all__ = [
     "ServerUnavailableError",
     "ToolCallError",
     "ToolchainMissingError",
+    "UnknownApiKeyError",
     "UnknownServerError",
 ]
 
@@ -86,6 +92,33 @@ class UnknownServerError(FleetError):
         hint = f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
         listing = f" Known: {', '.join(sorted(known)[:20])}." if known and not self.suggestions else ""
         super().__init__(f"No server named {name!r} in {where}.{hint}{listing}")
+
+
+class UnknownApiKeyError(FleetError):
+    """No API key has the given name or id."""
+
+    def __init__(self, name_or_id: str) -> None:
+        self.name_or_id = name_or_id
+        super().__init__(
+            f"No active API key named or with id {name_or_id!r}; `mcpfleet keys list` shows the keys"
+        )
+
+
+class AuthenticationError(FleetError):
+    """A request carried no credentials, or ones that are not valid (expired, revoked, forged).
+
+    ``token_given`` tells a 401 response whether to add ``error="invalid_token"`` to its
+    ``WWW-Authenticate`` header (RFC 6750): a client that sent nothing is only told how to
+    authenticate.
+    """
+
+    def __init__(self, message: str, *, token_given: bool = True) -> None:
+        self.token_given = token_given
+        super().__init__(message)
+
+
+class PermissionDeniedError(FleetError):
+    """The caller is authenticated, but none of its roles allows what it asked for."""
 
 
 class CatalogError(FleetError):

@@ -10,10 +10,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FleetHome"]
+from mcpfleet.exceptions import ConfigError
+
+__all__ = ["SERVER_NAME", "FleetHome", "check_server_name"]
+
+# A server's name becomes a folder under servers/, logs/ and data/: no separators, no dots first.
+SERVER_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def check_server_name(name: str) -> str:
+    """``name`` if it is a valid server name, else :class:`ConfigError` (never a path outside the home)."""
+    if not re.fullmatch(SERVER_NAME, name):
+        raise ConfigError(
+            f"{name!r} is not a valid server name: use 1-63 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit (the name becomes a folder in the fleet home)"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,13 @@ class FleetHome:
         return self.configs / "install-lock.json"
 
     def server_dir(self, name: str) -> Path:
-        return self.servers / name
+        return self.servers / check_server_name(name)
 
     def data_dir(self, name: str) -> Path:
-        return self.data / name
+        return self.data / check_server_name(name)
 
     def log_dir(self, name: str) -> Path:
-        return self.logs / name
+        return self.logs / check_server_name(name)
 
     def ensure(self) -> FleetHome:
         for folder in (self.servers, self.configs, self.logs, self.data):

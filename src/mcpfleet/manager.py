@@ -35,7 +35,7 @@ from mcpfleet.exceptions import (
     ServerUnavailableError,
     UnknownServerError,
 )
-from mcpfleet.home import FleetHome
+from mcpfleet.home import FleetHome, check_server_name
 from mcpfleet.install import (
     BatchResult,
     InstallLock,
@@ -180,6 +180,7 @@ class MCPManager:
 
     async def apply_config(self, server: str, config: ServerSpec | Mapping[str, Any]) -> None:
         """Set a server's config (validated); a running server restarts on it."""
+        check_server_name(server)  # it names a file below; refuse '../x' with the rule, not a traceback
         spec = config if isinstance(config, ServerSpec) else ServerSpec.model_validate(dict(config))
         old = self.config.servers.get(server)
         servers = dict(self.config.servers)
@@ -223,7 +224,9 @@ class MCPManager:
             ) from None
         spec = entry.to_server_spec()
         # A registry name (io.github.owner/server) is not a valid fleet name: use the short one.
-        short = name if name in (entry.name, *entry.aliases) and "/" not in name else entry.name
+        short = check_server_name(
+            name if name in (entry.name, *entry.aliases) and "/" not in name else entry.name
+        )
         self.config.servers = {**self.config.servers, short: spec}
         return short, spec
 

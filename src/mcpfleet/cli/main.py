@@ -5,10 +5,12 @@ from __future__ import annotations
 from mcpfleet.cli import approvals, commands, health, serve, traffic
 from mcpfleet.cli.app import app
 from mcpfleet.cli.config_cmd import config_app
+from mcpfleet.cli.keys import keys_app
 
 __all__ = ["app", "main"]
 
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
 COMMAND_MODULES = (
     approvals,
     commands,

@@ -303,8 +303,9 @@ class Engine:
             raise self._refused("tools/call needs a string `name`")
         rid = request_id.get() or ""
         local = getattr(view, "local", None)
-        if local is not None and local.handles(name):
-            call = ToolCall("mcpfleet", name, params, client, rid, emit, local=local)
+        if local is not None and local.handles(name):  # fleet__find_servers, fleet__add_server
+            server, _, tool = name.partition(view.separator)
+            call = ToolCall(server, tool, params, client, rid, emit, local=local)
         else:
             try:
                 route = view.route("tools/call", name)
@@ -336,7 +337,7 @@ class Engine:
 
     async def _last_step(self, call: ToolCall) -> dict[str, Any]:
         if call.local is not None:
-            return cast(dict[str, Any], await call.local.call(call.tool, call.arguments))
+            return cast(dict[str, Any], await call.local.call(call.params["name"], call.arguments))
         return await self._forward_tool(call)
 
     def _refused(self, message: str) -> _RpcError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
@@ -61,6 +61,9 @@ class Route:
 
     server: str
     name: str
+
+
+Allow = Callable[[str, str, dict[str, Any]], bool]  # (server, list method, item) -> shown?
 
 
 class ListCache:
@@ -129,7 +132,9 @@ class View:
             log.warning("listing %s of %s failed: %s", method, server, exc)
             return []
 
-    async def list(self, method: str) -> list[dict[str, Any]]:
+    async def list(self, method: str, allow: Allow | None = None) -> list[dict[str, Any]]:
+        """Every item of the view's servers, renamed; ``allow(server, method, item)`` (the
+        caller's access rights) may hide some."""
         _, key = KINDS[method]
         servers = self.servers()
         per_server = await asyncio.gather(*(self._server_items(s, method) for s in servers))
@@ -137,7 +142,9 @@ class View:
         seen: set[str] = set()
         for server, items in zip(servers, per_server, strict=True):
             for item in items:
-                if not self.keep(server, method, item):
+                if not self.keep(server, method, item) or (
+                    allow is not None and not allow(server, method, item)
+                ):
                     continue
                 renamed = dict(item)
                 renamed[key] = self.rename(server, method, str(item[key]), seen)
@@ -186,10 +193,13 @@ class FleetView(View):
         super().__init__(cache, separator)
         self.local = local
 
-    async def list(self, method: str) -> list[dict[str, Any]]:
-        items = await super().list(method)
+    async def list(self, method: str, allow: Allow | None = None) -> list[dict[str, Any]]:
+        items = await super().list(method, allow)
         if method == "tools/list" and self.local is not None:
-            items += self.local.tools()
+            for tool in self.local.tools():
+                server, _, name = str(tool["name"]).partition(self.separator)
+                if allow is None or allow(server, method, {**tool, "name": name}):
+                    items.append(tool)
         return items
 
 

@@ -43,7 +43,7 @@ class MetricsMiddleware(Middleware):
             raise
         finally:
             self.metrics.track_request(
-                "mcpfleet" if call.local is not None else call.server,
+                call.server,
                 self._tool_label(call, error_type),
                 time.perf_counter() - started,
                 error_type is None,
