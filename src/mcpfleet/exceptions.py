@@ -120,6 +120,9 @@ class AuthenticationError(FleetError):
 class PermissionDeniedError(FleetError):
     """The caller is authenticated, but none of its roles allows what it asked for."""
 
+    error_type = "permission_denied"  # how metrics and traces name it
+    code = -32003  # the JSON-RPC error code the gateway answers with (implementation-defined range)
+
 
 class CatalogError(FleetError):
     """A catalog entry cannot be used as asked."""

@@ -329,6 +329,11 @@ class MCPManager:
             "MCPFLEET_SERVER_DATA": str(self.home.data_dir(server)),
         }
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment ``${VAR}`` references are resolved from (the process's, or the one given)."""
+        return self._environ
+
     def resolve_values(self, values: Mapping[str, str], *, where: str) -> dict[str, str]:
         """Fleet-level settings with their ``${VAR}`` references filled in (tracing headers, secrets)."""
         variables = {

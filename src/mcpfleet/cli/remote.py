@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -13,13 +14,19 @@ __all__ = ["AdminClient"]
 
 
 class AdminClient:
-    def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
+    """``api_key`` (default: ``$MCPFLEET_API_KEY``) is sent when the gateway asks for authentication."""
+
+    def __init__(self, base_url: str, *, timeout: float = 120.0, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        key = api_key if api_key is not None else os.environ.get("MCPFLEET_API_KEY")
+        self.headers = {"x-api-key": key} if key else {}
 
     async def _request(self, method: str, path: str, json: Any = None) -> Any:
         try:
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as http:
+            async with httpx.AsyncClient(
+                base_url=self.base_url, timeout=self.timeout, headers=self.headers
+            ) as http:
                 response = await http.request(method, path, json=json)
         except httpx.HTTPError as exc:
             raise FleetError(
@@ -29,6 +36,11 @@ class AdminClient:
             body = response.json()
         except ValueError:
             body = {"error": response.text}
+        if response.status_code == 401:
+            raise FleetError(
+                f"The gateway asks for authentication ({body.get('error_description', response.text)}); "
+                "set MCPFLEET_API_KEY to a key from `mcpfleet keys create --name NAME --role admin`"
+            )
         if response.status_code >= 400:
             # The gateway's message is the manager's own FleetError text: pass it on as it is.
             raise FleetError(str(body.get("error", response.text)))

@@ -28,8 +28,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcpfleet import __version__
-from mcpfleet.exceptions import FleetError, RateLimitedError, ToolCallError, UnknownServerError
+from mcpfleet.exceptions import (
+    FleetError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ToolCallError,
+    UnknownServerError,
+)
+from mcpfleet.gateway.http import PRINCIPAL
 from mcpfleet.metrics import CONTENT_TYPE
+from mcpfleet.security.metadata import metadata_routes
 
 if TYPE_CHECKING:
     from mcpfleet.gateway.app import Gateway
@@ -46,6 +54,8 @@ def _fleet_error(exc: FleetError) -> JSONResponse:
         return _error(404, str(exc), suggestions=exc.suggestions)
     if isinstance(exc, ToolCallError):
         return _error(502, str(exc), code=exc.code, data=exc.data)
+    if isinstance(exc, PermissionDeniedError):
+        return _error(403, str(exc))
     if isinstance(exc, RateLimitedError):
         response = _error(429, str(exc), **exc.rpc_data())
         response.headers.update(exc.http_headers())
@@ -261,7 +271,8 @@ def admin_app(gateway: Gateway) -> Starlette:
                 close = difflib.get_close_matches(tool, sorted(known), n=3, cutoff=0.5)
                 hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 return _error(404, f"{server} has no tool {tool!r}.{hint}", suggestions=close)
-            result = await gateway.engine.call_tool(server, tool, arguments)
+            principal = request.scope.get(PRINCIPAL)
+            result = await gateway.engine.call_tool(server, tool, arguments, principal=principal)
         except FleetError as exc:
             return _fleet_error(exc)
         return JSONResponse(result)
@@ -368,5 +379,6 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/api/v1/health", health),
+            *(metadata_routes(gateway.auth_config) if gateway.auth_config.accepts_jwt else []),
         ]
     )

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
 from mcpfleet import __version__
 from mcpfleet.config import GatewayConfig
+from mcpfleet.exceptions import AuthenticationError
 from mcpfleet.gateway.admin import admin_app
 from mcpfleet.gateway.engine import Engine
-from mcpfleet.gateway.http import MCPHttpApp, Receive, Scope, Send, text_response
+from mcpfleet.gateway.http import PRINCIPAL, MCPHttpApp, Receive, Scope, Send, text_response
 from mcpfleet.gateway.middleware import Middleware
+from mcpfleet.gateway.middleware.access import AccessMiddleware
 from mcpfleet.gateway.middleware.metrics import MetricsMiddleware
 from mcpfleet.gateway.middleware.ratelimit import RateLimitMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
@@ -29,8 +33,16 @@ from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
 from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
 from mcpfleet.ratelimit import BaseRateLimiter, create_rate_limiter
+from mcpfleet.security import AccessControl, Authenticator, Principal
+from mcpfleet.security.metadata import unauthorized_response
 
 __all__ = ["Gateway"]
+
+PUBLIC = frozenset({"/healthz", "/readyz"})  # probes answer without credentials; so does /.well-known/
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 class Gateway:
@@ -38,6 +50,13 @@ class Gateway:
 
     def __init__(self, manager: MCPManager, config: GatewayConfig | None = None) -> None:
         self.manager = manager
+        fleet = manager.config
+        self.auth_config = fleet.auth
+        self.authenticator: Authenticator | None = None
+        if fleet.auth.mode not in (None, "none"):
+            self.authenticator = Authenticator.for_fleet(fleet, environ=manager.environ)
+        self.anonymous = Principal.anonymous(fleet.auth.anonymous_role)
+        self.access = AccessControl.from_config(fleet.access) if fleet.access.enabled else None
         self.config = config or manager.config.gateway
         self.cache = ListCache(manager)
         self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout)
@@ -47,6 +66,7 @@ class Gateway:
             version=__version__,
             instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
         )
+        self.engine.access = self.access
         self.on_demand = OnDemand(manager, self.config.on_demand, self.config.separator)
         health = manager.config.health
         alerts: list[Any] = [LogAlerts()]
@@ -89,6 +109,8 @@ class Gateway:
         if self.config.metrics:
             self.engine.metrics = self.metrics
             middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
+        if self.access is not None:
+            middlewares.append(AccessMiddleware(self.access))
         if self.config.rate_limits.active:
             self.limiter = create_rate_limiter(self.config.rate_limits)
             middlewares.append(RateLimitMiddleware(self.limiter))
@@ -98,6 +120,8 @@ class Gateway:
         """Release what the middlewares hold (Redis connections, queued records)."""
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.authenticator is not None:
+            await self.authenticator.aclose()
 
     def view_for(self, path: str) -> View | None:
         path = path.rstrip("/")
@@ -150,7 +174,26 @@ class Gateway:
             if problem is not None:
                 await text_response(send, *problem)
                 return
-            if self.view_for(scope["path"]) is not None:
-                await self.mcp(scope, receive, send)
-                return
+            path = scope["path"]
+            if path not in PUBLIC and not path.startswith("/.well-known/"):
+                principal = self.anonymous
+                if self.authenticator is not None:
+                    try:
+                        principal = await self.authenticator.authenticate(_headers(scope))
+                    except AuthenticationError as exc:
+                        response = unauthorized_response(self.auth_config, exc, Request(scope))
+                        await response(scope, receive, send)  # type: ignore[arg-type]
+                        return
+                scope[PRINCIPAL] = principal
+                if self.view_for(path) is not None:
+                    await self.mcp(scope, receive, send)
+                    return
+                if path != "/metrics" and self.access is not None and not self.access.is_admin(principal):
+                    await text_response(
+                        send,
+                        403,
+                        f"The admin API needs the ADMIN permission, which {principal.name!r} (roles: "
+                        f"{', '.join(principal.roles) or 'none'}) lacks; use a key with an admin role",
+                    )
+                    return
         await self.admin(scope, receive, send)  # type: ignore[arg-type]  # Starlette's own ASGI aliases

@@ -18,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from mcpfleet.exceptions import FleetError, RateLimitedError, ToolCallError
+from mcpfleet.exceptions import FleetError, PermissionDeniedError, RateLimitedError, ToolCallError
 from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall, chain
-from mcpfleet.gateway.views import KINDS, Upstream, View
+from mcpfleet.gateway.middleware.access import local_permission
+from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
+from mcpfleet.security import Permission
 
 if TYPE_CHECKING:
+    from mcpfleet.security import AccessControl
     from mcpfleet.tracing import Tracing
 
 __all__ = [
@@ -104,6 +107,7 @@ class ClientState:
     last_seen: float = field(default_factory=time.monotonic)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+    principal: Any = None  # the authenticated caller (a security.Principal); None without auth
 
 
 class Engine:
@@ -122,6 +126,7 @@ class Engine:
         self._calls: dict[str, set[Emit]] = {}
         self.metrics: Any = None  # a MetricsCollector: counts calls refused before they have a route
         self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
+        self.access: AccessControl | None = None  # what each caller may list and read (calls: middleware)
         self.middlewares: list[Middleware] = []
         self._pipeline: CallNext = self._last_step
 
@@ -190,6 +195,8 @@ class Engine:
             return error_reply(msg_id, exc.code, exc.error_message, _with_request_id(exc.data, rid))
         except RateLimitedError as exc:
             return error_reply(msg_id, exc.code, str(exc), {**exc.rpc_data(), "requestId": rid})
+        except PermissionDeniedError as exc:
+            return error_reply(msg_id, exc.code, str(exc), {"requestId": rid})
         except FleetError as exc:
             log.warning("%s failed: %s", method, exc)
             return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})
@@ -231,7 +238,8 @@ class Engine:
         if method == "tools/call":
             return await self._call_tool(params, view, client, emit)
         if method in KINDS:
-            return self._list_result(method, await view.list(method), client)
+            allow = self._allow(client.principal) if self.access is not None else None
+            return self._list_result(method, await view.list(method, allow), client)
         if method == "ping":
             return {}
         if method == "initialize":
@@ -239,11 +247,11 @@ class Engine:
         if method == "server/discover":
             return self.discover()
         if method in {"resources/read", "resources/subscribe", "resources/unsubscribe"}:
-            return await self._forward_resource(method, params, view)
+            return await self._forward_resource(method, params, view, client)
         if method == "prompts/get":
-            return await self._forward_named("prompts/list", method, params, view)
+            return await self._forward_named("prompts/list", method, params, view, client)
         if method == "completion/complete":
-            return await self._complete(params, view)
+            return await self._complete(params, view, client)
         if method == "logging/setLevel":
             level = params.get("level")
             if level not in LOG_LEVELS:
@@ -305,14 +313,16 @@ class Engine:
         local = getattr(view, "local", None)
         if local is not None and local.handles(name):  # fleet__find_servers, fleet__add_server
             server, _, tool = name.partition(view.separator)
-            call = ToolCall(server, tool, params, client, rid, emit, local=local)
+            call = ToolCall(server, tool, params, client, rid, emit, local=local, principal=client.principal)
         else:
             try:
                 route = view.route("tools/call", name)
             except KeyError:
                 raise self._refused(f"Unknown tool: {name}") from None
             upstream_params = self._upstream_params(params, name=route.name)
-            call = ToolCall(route.server, route.name, upstream_params, client, rid, emit)
+            call = ToolCall(
+                route.server, route.name, upstream_params, client, rid, emit, principal=client.principal
+            )
         return await self._pipeline(call)
 
     async def call_tool(
@@ -322,7 +332,7 @@ class Engine:
 
         Unlike an MCP client's, a call that cannot reach the server raises its FleetError.
         """
-        client = ClientState(protocol_version="admin", stateless=True)
+        client = ClientState(protocol_version="admin", stateless=True, principal=principal)
         rid = request_id.get() or secrets.token_hex(6)
         params = {"name": tool, "arguments": arguments}
         return await self._pipeline(
@@ -466,7 +476,35 @@ class Engine:
             responses[key] = reply.get("result") or {}
         return responses
 
-    async def _forward_resource(self, method: str, params: dict[str, Any], view: View) -> dict[str, Any]:
+    def _allow(self, principal: Any) -> Allow | None:
+        """What a caller may see in lists: tools it may list, the resources and prompts of
+        servers it may read. None (show all) for an in-process caller."""
+        access = self.access
+        if access is None or principal is None:
+            return None
+
+        def allow(server: str, method: str, item: dict[str, Any]) -> bool:
+            if method == "tools/list":
+                if server == "fleet" and item.get("name") in ("find_servers", "add_server"):
+                    return access.has_permission(principal, local_permission(str(item["name"])))
+                return access.check_permission(principal, server, str(item.get("name")), Permission.LIST)
+            if method == "prompts/list":
+                return access.check_permission(principal, server, str(item.get("name")), Permission.READ)
+            return access.check_server(principal, server, Permission.READ)
+
+        return allow
+
+    def _check_read(self, client: ClientState, server: str, name: str | None = None) -> None:
+        if self.access is not None and client.principal is not None:
+            if name is None:
+                if not self.access.check_server(client.principal, server, Permission.READ):
+                    self.access.require(client.principal, server, None, Permission.READ)
+            else:
+                self.access.require(client.principal, server, name, Permission.READ)
+
+    async def _forward_resource(
+        self, method: str, params: dict[str, Any], view: View, client: ClientState
+    ) -> dict[str, Any]:
         uri = params.get("uri")
         if not isinstance(uri, str):
             raise _RpcError(INVALID_PARAMS, f"{method} needs a string `uri`")
@@ -474,6 +512,7 @@ class Engine:
             route = await view.route_resource(uri)
         except KeyError:
             raise _RpcError(-32002, f"Resource not found: {uri}", {"uri": uri}) from None
+        self._check_read(client, route.server)
         result = await self.upstream.request(
             route.server, method, self._upstream_params(params, uri=route.name)
         )
@@ -484,7 +523,7 @@ class Engine:
         return result
 
     async def _forward_named(
-        self, kind: str, method: str, params: dict[str, Any], view: View
+        self, kind: str, method: str, params: dict[str, Any], view: View, client: ClientState
     ) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str):
@@ -493,11 +532,12 @@ class Engine:
             route = view.route(method, name)
         except KeyError:
             raise _RpcError(INVALID_PARAMS, f"Unknown prompt: {name}") from None
+        self._check_read(client, route.server, route.name)
         return await self.upstream.request(
             route.server, method, self._upstream_params(params, name=route.name)
         )
 
-    async def _complete(self, params: dict[str, Any], view: View) -> dict[str, Any]:
+    async def _complete(self, params: dict[str, Any], view: View, client: ClientState) -> dict[str, Any]:
         ref = params.get("ref") or {}
         try:
             if ref.get("type") == "ref/prompt":
@@ -508,6 +548,7 @@ class Engine:
                 ref = {**ref, "uri": route.name}
         except KeyError:
             raise _RpcError(INVALID_PARAMS, f"Unknown completion reference: {ref}") from None
+        self._check_read(client, route.server)
         return await self.upstream.request(
             route.server, "completion/complete", self._upstream_params(params, ref=ref)
         )

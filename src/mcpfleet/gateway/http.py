@@ -55,6 +55,15 @@ _LISTEN_KINDS = {  # notification -> the subscriptions/listen filter key that as
 }
 
 
+PRINCIPAL = "mcpfleet.principal"  # the ASGI scope key where the gateway puts the authenticated caller
+
+
+def _same_caller(owner: Any, caller: Any) -> bool:
+    if owner is None or caller is None:
+        return owner is caller
+    return bool(owner.name == caller.name and owner.method == caller.method)
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -153,9 +162,9 @@ class MCPHttpApp:
         if method == "POST":
             await self._post(scope, receive, send, headers, view)
         elif method == "GET":
-            await self._get(send, headers)
+            await self._get(scope, send, headers)
         elif method == "DELETE":
-            await self._delete(send, headers)
+            await self._delete(scope, send, headers)
         else:
             await _respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
 
@@ -217,9 +226,11 @@ class MCPHttpApp:
             if problem is not None:
                 await _respond(send, 400, _dumps(error_reply(first.get("id"), *problem)))
                 return
-            client = ClientState(protocol_version=MODERN, stateless=True)
+            client = ClientState(protocol_version=MODERN, stateless=True, principal=scope.get(PRINCIPAL))
         elif first.get("method") == "initialize":
-            client = ClientState(protocol_version=SUPPORTED_SESSION_VERSIONS[0])
+            client = ClientState(
+                protocol_version=SUPPORTED_SESSION_VERSIONS[0], principal=scope.get(PRINCIPAL)
+            )
             self.sessions.add(client)
             extra.append((b"mcp-session-id", client.id.encode()))
         else:
@@ -237,7 +248,7 @@ class MCPHttpApp:
                     ),
                 )
                 return
-            found = self.sessions.get(session_id)
+            found = self._session(scope, session_id)
             if found is None:
                 await _respond(
                     send,
@@ -391,7 +402,15 @@ class MCPHttpApp:
 
     # ------------------------------------------------------------------ GET / DELETE
 
-    async def _get(self, send: Send, headers: dict[str, str]) -> None:
+    def _session(self, scope: Scope, session_id: str) -> ClientState | None:
+        """The session, if it exists and belongs to this request's caller (a session id that
+        leaked to someone else is no use to them)."""
+        client = self.sessions.get(session_id)
+        if client is None or not _same_caller(client.principal, scope.get(PRINCIPAL)):
+            return None
+        return client
+
+    async def _get(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:
         session_id = headers.get("mcp-session-id")
         if not session_id:
             await text_response(
@@ -400,7 +419,7 @@ class MCPHttpApp:
                 "GET opens a session's event stream: send Mcp-Session-Id",
             )
             return
-        client = self.sessions.get(session_id)
+        client = self._session(scope, session_id)
         if client is None:
             await text_response(send, 404, "Session not found")
             return
@@ -427,9 +446,13 @@ class MCPHttpApp:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _delete(self, send: Send, headers: dict[str, str]) -> None:
+    async def _delete(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:
         session_id = headers.get("mcp-session-id")
-        if not session_id or self.sessions.remove(session_id) is None:
+        if (
+            not session_id
+            or self._session(scope, session_id) is None
+            or self.sessions.remove(session_id) is None
+        ):
             await text_response(send, 404, "Session not found")
             return
         await _respond(send, 200, b"")

@@ -12,6 +12,7 @@ import uvicorn
 from mcpfleet.exceptions import FleetError
 from mcpfleet.gateway.app import Gateway
 from mcpfleet.metrics import PUBLISH_INTERVAL
+from mcpfleet.security import check_exposure
 
 __all__ = ["GatewayServer"]
 
@@ -31,6 +32,7 @@ class GatewayServer:
     def __init__(self, gateway: Gateway, *, host: str | None = None, port: int | None = None) -> None:
         self.gateway = gateway
         self.host = host if host is not None else gateway.config.host
+        check_exposure(self.host, gateway.auth_config)  # beyond loopback only with authentication
         self.port = port if port is not None else gateway.config.port
         config = uvicorn.Config(
             gateway.app,
