@@ -55,3 +55,10 @@ def test_guide_pooling_and_balancing_are_importable() -> None:
     for method in ("add_instance", "remove_instance", "get_instance", "redirect_traffic", "restore_traffic"):
         assert callable(getattr(LoadBalancer, method)), method
     assert callable(ConnectionPool.get_stats)
+
+
+def test_guide_audit_is_importable() -> None:
+    from mcpfleet.audit import AuditLogger
+
+    for method in ("log_operation", "query", "record", "verify", "flush", "close", "aclose"):
+        assert callable(getattr(AuditLogger, method)), method

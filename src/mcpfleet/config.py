@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from mcpfleet.audit.config import AuditConfig
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.home import SERVER_NAME
 from mcpfleet.ratelimit.config import RateLimitConfig
@@ -290,6 +291,7 @@ class FleetConfig(_Model):
     access: AccessConfig = Field(
         default_factory=AccessConfig, description="roles, their permissions, and the tools each may use"
     )
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

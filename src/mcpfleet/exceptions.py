@@ -24,7 +24,9 @@ Each message says what happened and what to do about it.
     │   ├── ServerUnavailableError ... no instance can take it (stopped, failed, maintenance); not sent
     │   └── RequestTimeoutError ...... a request got no answer in time
     ├── ToolCallError ................ the server answered a request with a JSON-RPC error
-    └── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
+    ├── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
+    └── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
+        └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AuditError",
+    "AuditStoreError",
     "AuthenticationError",
     "CallInterruptedError",
     "CatalogError",
@@ -239,3 +243,11 @@ class RateLimitedError(FleetError):
     def rpc_data(self) -> dict[str, float]:
         """The JSON-RPC error's ``data``: ``{"retry_after": 1.25}`` in seconds, to the millisecond."""
         return {"retry_after": max(0.001, round(self.retry_after, 3))}
+
+
+class AuditError(FleetError):
+    """The audit log cannot be used as asked: it is closed, or its configuration is incomplete."""
+
+
+class AuditStoreError(AuditError):
+    """The audit store could not be read or written: the database is down or a file is unreadable."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mcpfleet.cli import approvals, commands, health, serve, traffic
 from mcpfleet.cli.app import app
+from mcpfleet.cli.audit import audit_app
 from mcpfleet.cli.config_cmd import config_app
 from mcpfleet.cli.keys import keys_app
 
@@ -11,6 +12,7 @@ __all__ = ["app", "main"]
 
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 COMMAND_MODULES = (
     approvals,
     commands,

@@ -1,0 +1,168 @@
+"""The hash chain: each record's ``hash`` covers its content and the ``hash`` before it.
+
+Every writer (one :class:`~mcpfleet.audit.AuditLogger`) has its own chain, named
+``<host>-<pid>-<random>``; its records are numbered ``seq`` 0, 1, 2, ... and
+
+    hash = sha256(prev_hash "\\n" chain "\\n" seq "\\n" canonical JSON of the content)
+
+with ``prev_hash`` of record 0 being 64 zeros. Several gateway processes can write to one store
+without coordinating: :func:`verify` checks each chain on its own. Changing a record, removing
+one, moving one or adding one (without recomputing every later hash) breaks its chain.
+Removing the newest records of a chain leaves a valid, shorter chain: compare
+:attr:`VerifyResult.heads` with a copy kept elsewhere to detect that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mcpfleet.audit.records import GENESIS, AuditRecord
+
+__all__ = ["BrokenRecord", "Scanned", "VerifyResult", "link", "new_chain_id", "verify"]
+
+BreakKind = Literal["edited", "deleted", "reordered", "inserted"]
+
+
+def link(prev_hash: str, chain: str, seq: int, content: str) -> str:
+    """The ``hash`` of a record at ``seq`` in ``chain`` after ``prev_hash``."""
+    return hashlib.sha256(f"{prev_hash}\n{chain}\n{seq}\n{content}".encode()).hexdigest()
+
+
+def new_chain_id() -> str:
+    """A chain id unique to this writer: host, process and a random part."""
+    host = socket.gethostname().split(".")[0][:40] or "host"
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """A record as a store holds it: ``position`` is its line (JSONL) or row (SQL, by chain and
+    seq), counting from 1; ``record`` is ``None`` when the entry cannot be read, ``problem`` says why."""
+
+    position: int
+    record: AuditRecord | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRecord:
+    """The first record where a chain is broken, and how."""
+
+    kind: BreakKind
+    position: int
+    reason: str
+    chain: str | None = None
+    seq: int | None = None
+    record_id: str | None = None
+
+    def describe(self) -> str:
+        where = f"record {self.record_id} (chain {self.chain}, seq {self.seq})" if self.record_id else "entry"
+        return f"{self.kind}: {where} at position {self.position}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What :func:`verify` found. True when every chain is intact.
+
+    ``heads`` maps each chain to its newest ``(seq, hash)``: kept elsewhere, it reveals later
+    removal of a chain's newest records, which no chain can reveal by itself.
+    """
+
+    ok: bool
+    records: int
+    chains: int
+    broken: BrokenRecord | None = None
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def describe(self) -> str:
+        if self.broken is None:
+            return f"OK: {self.records} records in {self.chains} chains verified"
+        return f"BROKEN: {self.broken.describe()}"
+
+
+@dataclass
+class _Gap:
+    low: int
+    high: int
+    after: BrokenRecord  # what to report if the gap is never filled
+
+
+@dataclass
+class _ChainState:
+    last_seq: int = -1
+    last_hash: str = GENESIS
+    last_position: int = 0
+    gaps: list[_Gap] = field(default_factory=list)
+    broken: bool = False
+
+
+def _fill(state: _ChainState, seq: int) -> bool:
+    """Take ``seq`` out of the chain's gaps; whether it was missing."""
+    for i, gap in enumerate(state.gaps):
+        if gap.low <= seq <= gap.high:
+            parts = [_Gap(gap.low, seq - 1, gap.after), _Gap(seq + 1, gap.high, gap.after)]
+            state.gaps[i : i + 1] = [p for p in parts if p.low <= p.high]
+            return True
+    return False
+
+
+def _check(state: _ChainState, rec: AuditRecord, position: int) -> BrokenRecord | None:
+    def broken(kind: BreakKind, reason: str) -> BrokenRecord:
+        return BrokenRecord(kind, position, reason, rec.chain, rec.seq, rec.id)
+
+    if link(rec.prev_hash, rec.chain, rec.seq, rec.content()) != rec.hash:
+        return broken("edited", "its content does not match its hash: it was changed after it was written")
+    if rec.seq <= state.last_seq:
+        if _fill(state, rec.seq):
+            return broken(
+                "reordered",
+                f"seq {rec.seq} comes after seq {state.last_seq} (position {state.last_position})",
+            )
+        return broken("inserted", f"seq {rec.seq} is already taken by an earlier record of this chain")
+    if rec.seq > state.last_seq + 1:
+        low, high = state.last_seq + 1, rec.seq - 1
+        missing = f"seq {low}" if low == high else f"seq {low} to {high}"
+        state.gaps.append(_Gap(low, high, broken("deleted", f"{missing} of this chain is missing before it")))
+    elif rec.prev_hash != state.last_hash:
+        before = "the chain's start (64 zeros)" if rec.seq == 0 else f"record seq {rec.seq - 1}"
+        return broken(
+            "edited",
+            f"its prev_hash does not match the hash of {before}: one of them was edited and re-hashed, "
+            "or this record was forged",
+        )
+    state.last_seq, state.last_hash, state.last_position = rec.seq, rec.hash, position
+    return None
+
+
+def verify(scanned: Iterable[Scanned]) -> VerifyResult:
+    """Check every chain in ``scanned`` (a store's records in storage order); report the first
+    broken record by position."""
+    states: dict[str, _ChainState] = {}
+    problems: list[BrokenRecord] = []
+    count = 0
+    for item in scanned:
+        count += 1
+        if item.record is None:
+            problems.append(BrokenRecord("edited", item.position, f"not an audit record: {item.problem}"))
+            continue
+        state = states.setdefault(item.record.chain, _ChainState())
+        if state.broken:
+            continue
+        problem = _check(state, item.record, item.position)
+        if problem is not None:
+            problems.append(problem)
+            state.broken = True
+    for state in states.values():
+        problems.extend(gap.after for gap in state.gaps)
+    heads = {chain: (s.last_seq, s.last_hash) for chain, s in states.items() if s.last_seq >= 0}
+    first = min(problems, key=lambda p: p.position, default=None)
+    return VerifyResult(first is None, count, len(states), first, heads)

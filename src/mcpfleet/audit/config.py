@@ -1,0 +1,74 @@
+"""``audit:`` in the fleet file: where the audit log goes and what it keeps.
+
+    audit:
+      store: postgresql                  # sqlite (default, the fleet database) | postgresql | jsonl
+      url: postgresql://audit@db/fleet   # default: the fleet's database_url
+      mask_keys: [ssn, iban]             # masked besides password, token, secret, api_key, ...
+      mask_patterns: ['ACCT-[0-9]{8}']   # and what matches these, in any string value
+
+Relative ``file`` and ``spill_file`` paths are taken from the fleet home.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["AuditConfig"]
+
+
+class AuditConfig(BaseModel):
+    """The audit log of gateway calls. Relative paths are taken from the fleet home."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    enabled: bool = Field(True, description="record every tool call that passes the gateway")
+    store: Literal["sqlite", "postgresql", "jsonl"] = Field(
+        "sqlite",
+        description="sqlite: fleet.db in the home (or url); postgresql: url or database_url; jsonl: file",
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^(sqlite|postgresql)(\+\w+)?://",
+        description="database URL for the sqlite or postgresql store; default: the fleet's database_url",
+    )
+    file: str | None = Field(
+        None, description="JSON lines file of the jsonl store; default <home>/audit.jsonl"
+    )
+    include_params: bool = Field(True, description="record tool arguments (masked)")
+    mask_sensitive: bool = Field(True, description="mask secrets in arguments and error messages")
+    mask_keys: list[str] = Field(default_factory=list, description="more key words whose values are masked")
+    mask_patterns: list[str] = Field(default_factory=list, description="more regexes masked in string values")
+    queue_size: int = Field(10_000, ge=1, description="records waiting in memory before they spill to disk")
+    batch_size: int = Field(500, ge=1, description="records per write to the store")
+    flush_interval: float = Field(0.2, gt=0, description="seconds the writer waits for records")
+    spill_file: str | None = Field(
+        None, description="where records wait while the store is down; default <home>/audit-spill.jsonl"
+    )
+
+    @field_validator("mask_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{pattern!r} is not a valid regular expression ({exc}); escape special characters "
+                    "with a backslash"
+                ) from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _store_matches(self) -> AuditConfig:
+        if self.store == "jsonl" and self.url:
+            raise ValueError("url is for the sqlite and postgresql stores; the jsonl store takes file")
+        if self.store != "jsonl" and self.file:
+            raise ValueError(
+                f"file is for the jsonl store; set store: jsonl or remove file ({self.store} is set)"
+            )
+        if self.url and not self.url.startswith(self.store):
+            raise ValueError(f"url {self.url.split('://')[0]}://... does not fit store: {self.store}")
+        return self

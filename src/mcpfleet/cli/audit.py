@@ -1,0 +1,109 @@
+"""``mcpfleet audit query | verify``: read the audit log the fleet file's ``audit:`` names."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mcpfleet.audit import AuditQuery, AuditRecord, BaseAuditStore
+from mcpfleet.audit.stores.auto import open_store
+from mcpfleet.cli.app import console, print_error, state_of
+from mcpfleet.exceptions import FleetError
+
+__all__ = ["audit_app", "parse_moment"]
+
+audit_app = typer.Typer(no_args_is_help=True, help="Query and verify the audit log of gateway calls.")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(text: str, now: datetime | None = None) -> datetime:
+    """``24h``, ``15m``, ``7d`` (that long ago) or an ISO 8601 time (local unless it has an offset)."""
+    found = _DURATION.match(text.strip())
+    if found:
+        return (now or datetime.now().astimezone()) - timedelta(**{_UNITS[found[2]]: float(found[1])})
+    try:
+        return datetime.fromisoformat(text.strip()).astimezone()
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a duration nor a time; use e.g. 90s, 15m, 24h, 7d or 2025-01-31T12:00"
+        ) from None
+
+
+def _store(ctx: typer.Context) -> BaseAuditStore:
+    return open_store(state_of(ctx).manager().config)
+
+
+def _row(record: AuditRecord) -> list[str]:
+    params = "" if record.params is None else json.dumps(record.params, ensure_ascii=False)
+    latency = "" if record.latency_ms is None else f"{record.latency_ms:.1f} ms"
+    outcome = record.outcome if record.error is None else f"{record.outcome}: {record.error}"
+    colour = "green" if record.outcome == "success" else "red"
+    return [
+        record.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        escape(record.user or ""), escape(record.client or ""), escape(record.server or ""),
+        escape(record.tool or ""), f"[{colour}]{escape(outcome[:80])}[/]", latency,
+        escape(record.request_id or ""), escape(params[:80]),
+    ]  # fmt: skip
+
+
+@audit_app.command()
+def query(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option(help="only calls to this server")] = None,
+    user: Annotated[str | None, typer.Option(help="only calls by this user")] = None,
+    tool: Annotated[str | None, typer.Option(help="only calls of this tool")] = None,
+    outcome: Annotated[str | None, typer.Option(help="success, error, denied, ...")] = None,
+    since: Annotated[str | None, typer.Option(help="e.g. 24h, 15m, 7d or 2025-01-31T12:00")] = None,
+    until: Annotated[str | None, typer.Option(help="same forms as --since; exclusive")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Show audited calls, newest first."""
+    start = parse_moment(since) if since else None
+    end = parse_moment(until) if until else None
+    try:
+        store = _store(ctx)
+        try:
+            records = store.query(AuditQuery(server, user, tool, outcome, start, end, limit))
+        finally:
+            store.close()
+    except FleetError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record.to_dict(), ensure_ascii=False))
+        return
+    table = Table(
+        "time", "user", "client", "server", "tool", "outcome", "latency", "request", "params",
+        title=f"mcpfleet audit: {len(records)} record(s), newest first", title_justify="left",
+    )  # fmt: skip
+    for record in records:
+        table.add_row(*_row(record))
+    console.print(table)
+
+
+@audit_app.command()
+def verify(ctx: typer.Context) -> None:
+    """Check the hash chains of the audit log; exit 1 if a record was edited, deleted, moved or added."""
+    try:
+        store = _store(ctx)
+        try:
+            result = store.verify()
+        finally:
+            store.close()
+    except FleetError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from None
+    if result.ok:
+        console.print(f"[green]{escape(result.describe())}[/]", highlight=False)
+        return
+    console.print(f"[bold red]{escape(result.describe())}[/]", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
