@@ -88,10 +88,11 @@ class MetricsCollector:
             "mcp_active_servers", "Servers with at least one ready instance", registry=self.registry,
             multiprocess_mode="livemax",
         )  # fmt: skip
+        self.audit: Any = None  # an AuditLogger: its queue depth and counters are exported
         self._state: _FleetState | None = None
         self._published: _Publisher | None = None
         if manager is not None:
-            self._state = _FleetState(manager, monitor)
+            self._state = _FleetState(manager, monitor, self)
             if self.multiprocess_dir is None:
                 self.registry.register(self._state)
             else:
@@ -152,9 +153,10 @@ class _Family:
 class _FleetState(Collector):
     """Read at each scrape, so the figures are never stale and cost nothing between scrapes."""
 
-    def __init__(self, manager: MCPManager, monitor: HealthMonitor | None) -> None:
+    def __init__(self, manager: MCPManager, monitor: HealthMonitor | None, owner: MetricsCollector) -> None:
         self.manager = manager
         self.monitor = monitor
+        self.owner = owner
 
     def families(self) -> list[_Family]:
         manager = self.manager
@@ -193,6 +195,15 @@ class _FleetState(Collector):
                                  samples={(): stats["total_created"]}))  # fmt: skip
             found.append(_Family("mcp_pool_connections_closed", "Pooled connections closed", "counter",
                                  samples={(): stats["total_closed"]}))  # fmt: skip
+        audit = self.owner.audit
+        if audit is not None:
+            counts = audit.stats
+            found.append(_Family("mcp_audit_queue_depth", "Audit records waiting to be written", "gauge",
+                                 samples={(): counts.queue_depth}))  # fmt: skip
+            records = _Family("mcp_audit_records", "Audit records by where they went", "counter", ("state",))
+            for state in ("written", "spilled", "replayed", "failed"):
+                records.samples[(state,)] = getattr(counts, state)
+            found.append(records)
         if self.monitor is not None and self.monitor.last:
             up = _Family(
                 "mcp_health_up", "1 if the last health check found the server healthy", "gauge",

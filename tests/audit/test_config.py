@@ -17,10 +17,20 @@ def test_defaults() -> None:
     audit = parse_config("servers: {}").audit
     assert (audit.enabled, audit.store, audit.include_params, audit.mask_sensitive) == (
         True,
-        "sqlite",
+        None,
         True,
         True,
     )
+
+
+def test_the_default_store_follows_the_fleet_database(tmp_path: Path) -> None:
+    from mcpfleet.audit.stores import PostgresAuditStore, SqliteAuditStore
+    from mcpfleet.audit.stores.auto import open_store
+
+    on_sqlite = parse_config(f"home: {tmp_path}\nservers: {{}}")
+    on_postgres = parse_config(f"home: {tmp_path}\ndatabase_url: postgresql://127.0.0.1/test\nservers: {{}}")
+    assert isinstance(open_store(on_sqlite), SqliteAuditStore)
+    assert isinstance(open_store(on_postgres), PostgresAuditStore)
 
 
 @pytest.mark.parametrize(

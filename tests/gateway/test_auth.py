@@ -3,6 +3,8 @@ database and JWTs signed here, verified against a JWKS served by a local identit
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,9 @@ import pytest
 
 from helpers import fleet, own_server, serve_gateway
 from idp import AUDIENCE, Issuer, rsa_key, serve_issuer
-from mcpfleet.config import GatewayConfig
+from mcpfleet.audit.records import AuditQuery
+from mcpfleet.audit.stores.auto import open_store
+from mcpfleet.config import FleetConfig, GatewayConfig
 from mcpfleet.database import Database
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.gateway import Gateway, GatewayServer
@@ -39,6 +43,7 @@ class Fleet:
     keys: dict[str, str]
     issuer: Issuer
     signer: Any
+    config: FleetConfig
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ async def secured(tmp_path: Path) -> AsyncIterator[Fleet]:
         async with MCPManager(config, auto_install=True) as manager:
             await manager.start_all()
             async with serve_gateway(manager) as url:
-                yield Fleet(url, keys, issuer, signer)
+                yield Fleet(url, keys, issuer, signer, config)
 
 
 async def rpc(http: httpx.AsyncClient, url: str, method: str, params: dict[str, Any], **headers: str) -> Any:
@@ -173,3 +178,41 @@ async def test_beyond_loopback_without_authentication_is_refused(tmp_path: Path)
     async with MCPManager(fleet(tmp_path / "home"), auto_install=True) as manager:
         with pytest.raises(ConfigError, match="auth"):
             GatewayServer(Gateway(manager), host="0.0.0.0", port=0)
+
+
+async def test_every_call_is_audited_with_who_where_and_masked_arguments(secured: Fleet) -> None:
+    developer = {"x-api-key": secured.keys["developer"]}
+    arguments = {"text": "hi", "password": "hunter2", "note": "key sk-abcdefghijklmnopqrstuvwx"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        ok = await rpc(
+            http,
+            f"{secured.url}/mcp",
+            "tools/call",
+            {"name": "toy__echo", "arguments": arguments},
+            **developer,
+        )
+        no = await rpc(
+            http, f"{secured.url}/mcp", "tools/call", {"name": "toy__crash", "arguments": {}}, **developer
+        )
+    rid = no.json()["error"]["data"]["requestId"]
+    assert "result" in ok.json()
+    store = open_store(secured.config)
+    records = []
+    for _ in range(100):  # written in batches, off the call path
+        records = store.query(AuditQuery(server="toy"))
+        if len(records) == 2:
+            break
+        await asyncio.sleep(0.05)
+    denied, done = records  # newest first
+    assert (done.tool, done.outcome, done.user, done.role) == (
+        "echo",
+        "success",
+        "developer-key",
+        "developer",
+    )
+    assert done.client is not None and done.client.startswith("127.0.0.1:")
+    text = json.dumps(done.params)
+    assert "hunter2" not in text and "sk-abcdefghijklmnopqrstuvwx" not in text and '"hi"' in text
+    assert (denied.tool, denied.outcome, denied.request_id) == ("crash", "denied", rid)
+    assert "access.servers.toy" in (denied.error or "")
+    assert store.verify().ok

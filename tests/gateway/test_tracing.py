@@ -117,10 +117,12 @@ async def test_spans_join_the_callers_trace_and_the_upstream_gets_the_hop(
     assert {"application/x-protobuf"} == set(receiver.content_types)
     request = receiver.named("tools/call toy__echo")
     middleware = receiver.named("mcpfleet.middleware metrics", CALLER_TRACE)
+    audit = receiver.named("mcpfleet.middleware audit", CALLER_TRACE)
     hop = receiver.named("tools/call echo")
     assert request.trace_id.hex() == CALLER_TRACE and request.parent_span_id.hex() == CALLER_SPAN
     assert request.kind == request.SPAN_KIND_SERVER and hop.kind == hop.SPAN_KIND_CLIENT
-    assert middleware.parent_span_id == request.span_id and hop.parent_span_id == middleware.span_id
+    assert middleware.parent_span_id == request.span_id and audit.parent_span_id == middleware.span_id
+    assert hop.parent_span_id == audit.span_id
     assert {hop.trace_id.hex(), middleware.trace_id.hex()} == {CALLER_TRACE}
     attributes = {a.key: a.value.string_value for a in request.attributes}
     assert attributes["mcp.method.name"] == "tools/call"

@@ -25,9 +25,10 @@ class AuditConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     enabled: bool = Field(True, description="record every tool call that passes the gateway")
-    store: Literal["sqlite", "postgresql", "jsonl"] = Field(
-        "sqlite",
-        description="sqlite: fleet.db in the home (or url); postgresql: url or database_url; jsonl: file",
+    store: Literal["sqlite", "postgresql", "jsonl"] | None = Field(
+        None,
+        description="unset: the fleet database (database_url, else fleet.db in the home); "
+        "sqlite: fleet.db or url; postgresql: url or database_url; jsonl: file",
     )
     url: str | None = Field(
         None,
@@ -67,8 +68,9 @@ class AuditConfig(BaseModel):
             raise ValueError("url is for the sqlite and postgresql stores; the jsonl store takes file")
         if self.store != "jsonl" and self.file:
             raise ValueError(
-                f"file is for the jsonl store; set store: jsonl or remove file ({self.store} is set)"
+                "file is for the jsonl store; set store: jsonl or remove file "
+                f"({self.store or 'the fleet database'} is the store)"
             )
-        if self.url and not self.url.startswith(self.store):
+        if self.url and self.store and not self.url.startswith(self.store):
             raise ValueError(f"url {self.url.split('://')[0]}://... does not fit store: {self.store}")
         return self

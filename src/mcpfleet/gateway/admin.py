@@ -272,7 +272,11 @@ def admin_app(gateway: Gateway) -> Starlette:
                 hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 return _error(404, f"{server} has no tool {tool!r}.{hint}", suggestions=close)
             principal = request.scope.get(PRINCIPAL)
-            result = await gateway.engine.call_tool(server, tool, arguments, principal=principal)
+            peer = request.client
+            address = f"{peer.host}:{peer.port}" if peer else None
+            result = await gateway.engine.call_tool(
+                server, tool, arguments, principal=principal, address=address
+            )
         except FleetError as exc:
             return _fleet_error(exc)
         return JSONResponse(result)

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mcpfleet import __version__
+from mcpfleet.audit import AuditLogger
 from mcpfleet.config import GatewayConfig
 from mcpfleet.exceptions import AuthenticationError
 from mcpfleet.gateway.admin import admin_app
@@ -23,6 +24,7 @@ from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.http import PRINCIPAL, MCPHttpApp, Receive, Scope, Send, text_response
 from mcpfleet.gateway.middleware import Middleware
 from mcpfleet.gateway.middleware.access import AccessMiddleware
+from mcpfleet.gateway.middleware.audit import AuditMiddleware
 from mcpfleet.gateway.middleware.metrics import MetricsMiddleware
 from mcpfleet.gateway.middleware.ratelimit import RateLimitMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
@@ -90,6 +92,8 @@ class Gateway:
             headers = manager.resolve_values(tracing.headers, where="tracing.headers")
             self.engine.tracing = Tracing(tracing.model_copy(update={"headers": headers}))
         self.limiter: BaseRateLimiter | None = None
+        self.audit = AuditLogger.from_config(manager.config) if manager.config.audit.enabled else None
+        self.metrics.audit = self.audit
         self.engine.use(self._middlewares())
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
@@ -109,6 +113,8 @@ class Gateway:
         if self.config.metrics:
             self.engine.metrics = self.metrics
             middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
+        if self.audit is not None:
+            middlewares.append(AuditMiddleware(self.audit))
         if self.access is not None:
             middlewares.append(AccessMiddleware(self.access))
         if self.config.rate_limits.active:
@@ -122,6 +128,8 @@ class Gateway:
             await self.limiter.aclose()
         if self.authenticator is not None:
             await self.authenticator.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()  # what is queued is written (or spilled) before we go
 
     def view_for(self, path: str) -> View | None:
         path = path.rstrip("/")

@@ -107,7 +107,8 @@ class ClientState:
     last_seen: float = field(default_factory=time.monotonic)
     in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
-    principal: Any = None  # the authenticated caller (a security.Principal); None without auth
+    principal: Any = None  # the authenticated caller (a security.Principal); None in process
+    address: str | None = None  # where it connects from ("127.0.0.1:53122"), for the audit log
 
 
 class Engine:
@@ -326,13 +327,19 @@ class Engine:
         return await self._pipeline(call)
 
     async def call_tool(
-        self, server: str, tool: str, arguments: dict[str, Any], *, principal: Any = None
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        principal: Any = None,
+        address: str | None = None,
     ) -> dict[str, Any]:
         """A tool call from the admin API, through the same middlewares as an MCP client's.
 
         Unlike an MCP client's, a call that cannot reach the server raises its FleetError.
         """
-        client = ClientState(protocol_version="admin", stateless=True, principal=principal)
+        client = ClientState("admin", stateless=True, principal=principal, address=address)
         rid = request_id.get() or secrets.token_hex(6)
         params = {"name": tool, "arguments": arguments}
         return await self._pipeline(

@@ -58,6 +58,11 @@ _LISTEN_KINDS = {  # notification -> the subscriptions/listen filter key that as
 PRINCIPAL = "mcpfleet.principal"  # the ASGI scope key where the gateway puts the authenticated caller
 
 
+def _address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
+
+
 def _same_caller(owner: Any, caller: Any) -> bool:
     if owner is None or caller is None:
         return owner is caller
@@ -226,10 +231,12 @@ class MCPHttpApp:
             if problem is not None:
                 await _respond(send, 400, _dumps(error_reply(first.get("id"), *problem)))
                 return
-            client = ClientState(protocol_version=MODERN, stateless=True, principal=scope.get(PRINCIPAL))
+            client = ClientState(
+                MODERN, stateless=True, principal=scope.get(PRINCIPAL), address=_address(scope)
+            )
         elif first.get("method") == "initialize":
             client = ClientState(
-                protocol_version=SUPPORTED_SESSION_VERSIONS[0], principal=scope.get(PRINCIPAL)
+                SUPPORTED_SESSION_VERSIONS[0], principal=scope.get(PRINCIPAL), address=_address(scope)
             )
             self.sessions.add(client)
             extra.append((b"mcp-session-id", client.id.encode()))

@@ -28,7 +28,8 @@ def open_store(fleet: FleetConfig) -> BaseAuditStore:
     if audit.store == "jsonl":
         return JsonlAuditStore(_in_home(fleet, audit.file, "audit.jsonl"))
     url = audit.url or fleet.database_url
-    if audit.store == "postgresql":
+    store = audit.store or ("postgresql" if url and url.startswith("postgresql") else "sqlite")
+    if store == "postgresql":
         if not url or not url.startswith("postgresql"):
             raise AuditError(
                 "audit.store is postgresql but no PostgreSQL URL is set; set audit.url or database_url "
