@@ -1,7 +1,8 @@
 """Gateway benchmark: MCP tools/call latency and throughput through HTTP gateways to a lean echo.
 
     PYTHONPATH=src .venv/bin/python bench/gateway.py [--calls 5000] [--duration 5]
-        [--only direct,mcpfleet,mcpfleet-nometrics,fastmcp,mcp-proxy,contextforge] [--profile]
+        [--only direct,mcpfleet,mcpfleet-nometrics,mcpfleet-bare,mcpfleet-secured,
+                fastmcp,mcp-proxy,contextforge] [--profile]
 
 Prints one JSON object. Targets, each measured with the same load generator in the same run:
 
@@ -9,6 +10,9 @@ Prints one JSON object. Targets, each measured with the same load generator in t
 - ``mcpfleet``: mcpfleet's gateway (its own process, as ``mcpfleet up`` runs it) at
   /servers/echo/mcp in front of 4 stdio instances of bench/servers/echo.py (``instances: 4``);
 - ``mcpfleet-nometrics``: the same with ``gateway.metrics: false``, for what metrics cost;
+- ``mcpfleet-bare``: the same with no audit log (and no authentication or access control);
+- ``mcpfleet-secured``: API-key authentication, access control and the audit log (SQLite) all
+  on, for what security costs (target: at least 80% of ``mcpfleet-bare``'s throughput);
 - ``fastmcp``: FastMCP's ``create_proxy`` of the stdio echo (bench/servers/fastmcp_proxy.py);
 - ``mcp-proxy``: the ``mcp-proxy`` package, streamable HTTP in front of the stdio echo;
 - ``contextforge``: ContextForge (``mcp-contextforge-gateway``) with the stdio echo bridged by
@@ -70,7 +74,16 @@ PEER_PACKAGES = {  # venv -> requirement (newest on PyPI that installs on this P
     "contextforge": "mcp-contextforge-gateway",  # 1.1.0 needs Python >= 3.12; uv picks the newest for 3.11
     "tools": "py-spy==0.4.3",
 }
-ALL_TARGETS = ["direct", "mcpfleet", "mcpfleet-nometrics", "fastmcp", "mcp-proxy", "contextforge"]
+ALL_TARGETS = [
+    "direct",
+    "mcpfleet",
+    "mcpfleet-nometrics",
+    "mcpfleet-bare",
+    "mcpfleet-secured",
+    "fastmcp",
+    "mcp-proxy",
+    "contextforge",
+]
 LEVELS = (1, 8, 64)
 PROTOCOL = "2025-11-25"
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -516,23 +529,34 @@ async def start_direct(tmp: Path, log: Callable[[str], None]) -> Running:
 
 async def start_mcpfleet_nometrics(tmp: Path, log: Callable[[str], None]) -> Running:
     """mcpfleet with ``gateway.metrics: false``: what counting and timing each call costs."""
-    return await start_mcpfleet(tmp, log, metrics=False)
+    return await start_mcpfleet(tmp, log, variant="nometrics")
+
+
+async def start_mcpfleet_bare(tmp: Path, log: Callable[[str], None]) -> Running:
+    """mcpfleet without the audit log: the baseline for what security costs."""
+    return await start_mcpfleet(tmp, log, variant="bare")
+
+
+async def start_mcpfleet_secured(tmp: Path, log: Callable[[str], None]) -> Running:
+    """mcpfleet with API keys, access control and the audit log all on."""
+    return await start_mcpfleet(tmp, log, variant="secured")
 
 
 async def start_mcpfleet(
-    tmp: Path, log: Callable[[str], None], profile: Path | None = None, *, metrics: bool = True
+    tmp: Path, log: Callable[[str], None], profile: Path | None = None, *, variant: str = "default"
 ) -> Running:
     port = free_port()
+    home = tmp / f"fleet-home-{variant}"
     argv = [
         sys.executable,
         str(SELF),
         "--serve-gateway",
         str(port),
         "--home",
-        str(tmp / ("fleet-home" if metrics else "fleet-home-nometrics")),
+        str(home),
+        "--variant",
+        variant,
     ]
-    if not metrics:
-        argv.append("--no-metrics")
     if profile is not None:
         argv += ["--cprofile", str(profile)]
     env = {
@@ -540,13 +564,19 @@ async def start_mcpfleet(
             p for p in [str(BENCH.parent / "src"), os.environ.get("PYTHONPATH", "")] if p
         )
     }
-    proc = Proc(argv, tmp / "mcpfleet.log", env=env)
+    headers = None
+    if variant == "secured":  # a key in the fleet database before the gateway starts
+        from mcpfleet.database import Database
+        from mcpfleet.security import ApiKeyStore
+
+        store = ApiKeyStore(Database(f"sqlite:///{home / 'fleet.db'}"))
+        headers = {"x-api-key": store.create("bench", "bench")[0]}
+    proc = Proc(argv, tmp / f"mcpfleet-{variant}.log", env=env)
     from mcpfleet import __version__
 
     url = f"http://127.0.0.1:{port}/servers/echo/mcp"
-    running = Running(
-        url, [proc], proc.pid, {"version": __version__, "instances": 4, "endpoint": "/servers/echo/mcp"}
-    )
+    info = {"version": __version__, "instances": 4, "endpoint": "/servers/echo/mcp", "variant": variant}
+    running = Running(url, [proc], proc.pid, info, headers=headers)
     await ready(running, proc, 60)
     return running
 
@@ -738,6 +768,8 @@ STARTERS = {
     "direct": start_direct,
     "mcpfleet": start_mcpfleet,
     "mcpfleet-nometrics": start_mcpfleet_nometrics,
+    "mcpfleet-bare": start_mcpfleet_bare,
+    "mcpfleet-secured": start_mcpfleet_secured,
     "fastmcp": start_fastmcp,
     "mcp-proxy": start_mcp_proxy,
     "contextforge": start_contextforge,
@@ -848,16 +880,25 @@ async def profile_mcpfleet(tmp: Path, args: argparse.Namespace, log: Callable[[s
 # ---------------------------------------------------------------------------- gateway process
 
 
-def serve_gateway(port: int, home: str, cprofile: str | None, metrics: bool = True) -> None:
+def serve_gateway(port: int, home: str, cprofile: str | None, variant: str = "default") -> None:
     """The mcpfleet side, in its own process: 4 stdio echo instances behind the HTTP gateway."""
+    from mcpfleet.audit.config import AuditConfig
     from mcpfleet.config import CommandPackage, FleetConfig, GatewayConfig, ServerSpec
     from mcpfleet.gateway import Gateway, GatewayServer
     from mcpfleet.manager import MCPManager
+    from mcpfleet.security import AccessConfig, AuthConfig
 
     async def run() -> None:
         spec = ServerSpec(package=CommandPackage(command=sys.executable), args=[ECHO], instances=4)
         config = FleetConfig(home=home, servers={"echo": spec})
-        config.gateway = GatewayConfig(port=port, metrics=metrics)
+        config.gateway = GatewayConfig(port=port, metrics=variant != "nometrics")
+        if variant == "bare":
+            config.audit = AuditConfig(enabled=False)
+        if variant == "secured":
+            config.auth = AuthConfig.model_validate({"mode": "api_key"})
+            config.access = AccessConfig.model_validate(
+                {"roles": {"bench": ["execute", "list", "read"]}, "servers": {"echo": {"bench": ["*"]}}}
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -945,6 +986,10 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         cost = fleet["latency_c1"]["p50_ms"] / bare["latency_c1"]["p50_ms"] - 1
         out["metrics_p50_overhead_pct"] = round(cost * 100, 1)
         out["metrics_overhead_at_most_5pct"] = cost <= 0.05
+    secured, unsecured = tput("mcpfleet-secured", 64), tput("mcpfleet-bare", 64)
+    if secured is not None and unsecured is not None:
+        out["security_c64_throughput_share"] = round(secured / unsecured, 3)
+        out["security_keeps_80pct"] = secured >= 0.8 * unsecured
     fleet64 = tput("mcpfleet", 64)
     if fleet64 is not None:
         out["mcpfleet_c64_calls_per_s"] = fleet64
@@ -974,10 +1019,10 @@ def cli() -> None:
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--cprofile", help=argparse.SUPPRESS)
-    parser.add_argument("--no-metrics", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway is not None:
-        serve_gateway(args.serve_gateway, args.home, args.cprofile, metrics=not args.no_metrics)
+        serve_gateway(args.serve_gateway, args.home, args.cprofile, variant=args.variant)
         return
     print(json.dumps(asyncio.run(main(args)), indent=2))
 

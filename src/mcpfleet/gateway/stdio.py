@@ -82,3 +82,4 @@ async def serve_stdio(
             task.cancel()
         await asyncio.gather(notifier, *tasks, return_exceptions=True)
         gateway.sessions.remove(client.id)
+        await gateway.aclose()  # queued audit records are written before we go
