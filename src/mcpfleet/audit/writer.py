@@ -72,7 +72,7 @@ class AuditWriter:
         self._inflight: list[AuditRecord] = []
         self._spilling = not spill.is_empty()  # records left by an earlier run go first
         self._replay_now = self._spilling
-        self._closed = self._stopping = False
+        self._closed = self._stopping = self._flush_now = False
         self._recorded = self._done = 0
         self._written = self._spilled = self._replayed = self._failed = 0
         self._threads = [
@@ -92,7 +92,8 @@ class AuditWriter:
             self._recorded += 1
             if len(self._queue) < self.queue_size:
                 self._queue.append(record)
-                self._work.notify()
+                if len(self._queue) in (1, self.batch_size):  # a batch begins, or is full
+                    self._work.notify()
             else:
                 self._overflow.append(record)
                 self._overflow_pending += 1
@@ -118,6 +119,7 @@ class AuditWriter:
         with self._lock:
             target = self._recorded
             self._replay_now = self._spilling  # try at once; later tries follow the writer's backoff
+            self._flush_now = True  # write what is queued without waiting for the batch to fill
             self._work.notify()
             while self._done < target or self._spilling:
                 remaining = deadline - time.monotonic()
@@ -168,6 +170,15 @@ class AuditWriter:
             with self._lock:
                 if not self._queue and not self._stopping and not self._replay_now:
                     self._work.wait(self.flush_interval)
+                # A batch gathers for up to flush_interval unless it fills: one write per batch,
+                # not one per record, whatever the call rate.
+                gather_until = time.monotonic() + self.flush_interval
+                while 0 < len(self._queue) < self.batch_size and not (self._stopping or self._flush_now):
+                    remaining = gather_until - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._work.wait(remaining)
+                self._flush_now = False
                 batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
                 self._inflight = batch
                 spilling, stopping = self._spilling, self._stopping

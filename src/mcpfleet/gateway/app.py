@@ -43,8 +43,12 @@ __all__ = ["Gateway"]
 PUBLIC = frozenset({"/healthz", "/readyz"})  # probes answer without credentials; so does /.well-known/
 
 
+_CREDENTIALS = (b"authorization", b"x-api-key")
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    """The request's credential headers (all authentication reads)."""
+    return {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _CREDENTIALS}
 
 
 class Gateway:

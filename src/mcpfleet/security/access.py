@@ -91,6 +91,8 @@ class AccessControl:
     def __init__(self) -> None:
         self._roles: dict[str, frozenset[Permission]] = {}
         self._servers: dict[str, dict[str, tuple[str, ...]]] = {}
+        # Decisions by (role, server, tool, permission): the same few repeat on every call.
+        self._decided: dict[tuple[str, str, str | None, Permission], bool] = {}
 
     @classmethod
     def from_config(cls, config: AccessConfig) -> AccessControl:
@@ -115,6 +117,7 @@ class AccessControl:
             known = ", ".join(p.value for p in Permission)
             raise ValueError(f"role {name!r}: {exc}; permissions are {known}") from None
         self._roles[name] = _EVERY if Permission.ALL in granted else frozenset(granted)
+        self._decided.clear()
 
     def set_server_permissions(self, server: str, grants: Mapping[str, Iterable[str]]) -> None:
         """Which tools each role may use on ``server``: names or glob patterns, ``"*"`` for all.
@@ -122,6 +125,7 @@ class AccessControl:
         ``server`` ``"*"`` is the default for every server without an entry of its own.
         """
         self._servers[server] = {role: tuple(patterns) for role, patterns in grants.items()}
+        self._decided.clear()
 
     def has_permission(self, caller: Caller, permission: Permission) -> bool:
         """Whether any of the caller's roles has ``permission``, whatever the server."""
@@ -193,6 +197,15 @@ class AccessControl:
             raise PermissionDeniedError(reason)
 
     def _role_allows(self, role: str, server: str, tool: str | None, permission: Permission) -> bool:
+        key = (role, server, tool, permission)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decide(role, server, tool, permission)
+            if len(self._decided) < 100_000:  # tool names come from clients: keep it bounded
+                self._decided[key] = decided
+        return decided
+
+    def _decide(self, role: str, server: str, tool: str | None, permission: Permission) -> bool:
         granted = self._roles.get(role)
         if granted is None or permission not in granted:
             return False

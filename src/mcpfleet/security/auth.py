@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from mcpfleet.clock import Clock
+from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.database import Database
 from mcpfleet.exceptions import AuthenticationError, ConfigError
 from mcpfleet.secrets import load_env_file, resolve
@@ -35,12 +36,20 @@ if TYPE_CHECKING:
 
 __all__ = ["Authenticator"]
 
+RECENT = 5.0  # seconds a checked credential is trusted without checking it again
+MAX_RECENT = 10_000
+
 
 class Authenticator:
     """Turns request headers into a :class:`Principal` or raises :class:`AuthenticationError`."""
 
     def __init__(
-        self, config: AuthConfig, *, keys: ApiKeyStore | None = None, jwt: JwtVerifier | None = None
+        self,
+        config: AuthConfig,
+        *,
+        keys: ApiKeyStore | None = None,
+        jwt: JwtVerifier | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if config.accepts_api_keys and keys is None:
             raise ConfigError(f"auth.mode {config.mode} needs an ApiKeyStore for the fleet database")
@@ -49,6 +58,13 @@ class Authenticator:
         self.config = config
         self.keys = keys
         self.jwt = jwt
+        self._clock = clock or MonotonicClock()
+        self._anonymous = Principal.anonymous(config.anonymous_role)
+        # Credentials seen in the last RECENT seconds (never past their expiry): a client sends
+        # the same one with every request, and checking it again (a hash, or a signature) each
+        # time is the bulk of authentication's cost. Revocation is seen within RECENT seconds
+        # more than the key store's own cache time.
+        self._recent: dict[str, tuple[Principal, float]] = {}
 
     @classmethod
     def for_fleet(
@@ -73,13 +89,27 @@ class Authenticator:
                 variables = {**load_env_file(fleet.env_file), **(os.environ if environ is None else environ)}
                 secret = resolve(config.jwt.secret, variables, where="auth.jwt.secret")
             jwt = JwtVerifier(config.jwt, audience=config.audience, secret=secret, http=http, clock=clock)
-        return cls(config, keys=keys, jwt=jwt)
+        return cls(config, keys=keys, jwt=jwt, clock=clock)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller of a request with these headers (any Mapping; Starlette's ``Headers`` works)."""
         if self.config.mode in (None, "none"):
-            return Principal.anonymous(self.config.anonymous_role)
+            return self._anonymous
         credential = _credential(headers)
+        now = self._clock.monotonic()
+        recent = self._recent.get(credential)
+        if recent is not None and recent[1] > now:
+            return recent[0]
+        principal = await self._verify(credential)
+        until = now + RECENT
+        if principal.expires_at is not None:
+            until = min(until, now + (principal.expires_at - datetime.now(UTC)).total_seconds())
+        if len(self._recent) >= MAX_RECENT:
+            self._recent.clear()  # many distinct credentials at once: start over, stay bounded
+        self._recent[credential] = (principal, until)
+        return principal
+
+    async def _verify(self, credential: str) -> Principal:
         if credential.startswith(KEY_PREFIX):
             if self.keys is None:
                 raise AuthenticationError(
@@ -102,7 +132,9 @@ class Authenticator:
             roles = (self.config.default_role,)
         name = next((str(claims[c]) for c in ("sub", "azp", "client_id") if claims.get(c)), "unnamed")
         scopes = claim_strings(claims, "scope") or claim_strings(claims, "scp")
-        return Principal(name, roles, "jwt", scopes=scopes)
+        exp = claims.get("exp")
+        expires = datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+        return Principal(name, roles, "jwt", scopes=scopes, expires_at=expires)
 
     async def aclose(self) -> None:
         if self.jwt is not None:

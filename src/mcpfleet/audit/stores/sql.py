@@ -179,6 +179,36 @@ class SqliteAuditStore(SqlAuditStore):
         if database.dialect != "sqlite":
             raise AuditError(f"SqliteAuditStore needs a SQLite database, not {database!r}")
         super().__init__(database, table=table, own=own)
+        self._statement: str | None = None
+        self._time: Any = None
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        """One ``INSERT OR IGNORE`` executed for the whole batch by the driver, in C: the writer
+        thread then holds the GIL (which the gateway's event loop needs) as little as it can."""
+        if not records:
+            return
+        try:
+            self._ensure_table()
+            if self._statement is None:
+                names = [c.name for c in self.table.columns]
+                quote = self.database.engine.dialect.identifier_preparer
+                self._statement = (
+                    f"INSERT OR IGNORE INTO {quote.format_table(self.table)} "
+                    f"({', '.join(quote.quote(n) for n in names)}) VALUES ({', '.join('?' * len(names))})"
+                )
+                dialect = self.database.engine.dialect
+                self._time = self.table.c.time.type.dialect_impl(dialect).bind_processor(dialect)
+            to_text = self._time
+            rows = [
+                (r.id, r.chain, r.seq, to_text(r.time), r.server, r.tool, r.user, r.role, r.client,
+                 r.request_id, r.outcome, r.error, r.latency_ms,
+                 None if r.params is None else canonical(r.params), r.prev_hash, r.hash)
+                for r in records
+            ]  # fmt: skip
+            with self.database.engine.begin() as conn:
+                conn.exec_driver_sql(self._statement, rows)
+        except SQLAlchemyError as exc:
+            raise AuditStoreError(f"cannot write audit records to {self._where()}: {_short(exc)}") from exc
 
     def default_spill_file(self) -> Path | None:
         name = self.database.url.database
