@@ -43,6 +43,7 @@ from mcpfleet.exceptions import AuditError, AuditStoreError
 __all__ = ["DEFAULT_TABLE", "PostgresAuditStore", "SqlAuditStore", "SqliteAuditStore", "audit_table"]
 
 DEFAULT_TABLE = "audit_records"
+ROWS_PER_STATEMENT = 500  # 16 columns each: 8,000 variables, within SQLite's 32,766
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _TEXT_FIELDS = ("server", "tool", "user", "role", "client", "request_id")
 
@@ -179,36 +180,50 @@ class SqliteAuditStore(SqlAuditStore):
         if database.dialect != "sqlite":
             raise AuditError(f"SqliteAuditStore needs a SQLite database, not {database!r}")
         super().__init__(database, table=table, own=own)
-        self._statement: str | None = None
+        self._statements: dict[int, str] = {}
         self._time: Any = None
 
     def write(self, records: Sequence[AuditRecord]) -> None:
-        """One ``INSERT OR IGNORE`` executed for the whole batch by the driver, in C: the writer
-        thread then holds the GIL (which the gateway's event loop needs) as little as it can."""
+        """Multi-row ``INSERT OR IGNORE`` statements, ``ROWS_PER_STATEMENT`` rows each: SQLite
+        runs each in one step, so the writer thread gives the GIL (which the gateway's event
+        loop needs) back and forth once per statement, not once per row."""
         if not records:
             return
         try:
             self._ensure_table()
-            if self._statement is None:
-                names = [c.name for c in self.table.columns]
-                quote = self.database.engine.dialect.identifier_preparer
-                self._statement = (
-                    f"INSERT OR IGNORE INTO {quote.format_table(self.table)} "
-                    f"({', '.join(quote.quote(n) for n in names)}) VALUES ({', '.join('?' * len(names))})"
-                )
-                dialect = self.database.engine.dialect
+            dialect = self.database.engine.dialect
+            if self._time is None:
                 self._time = self.table.c.time.type.dialect_impl(dialect).bind_processor(dialect)
             to_text = self._time
-            rows = [
-                (r.id, r.chain, r.seq, to_text(r.time), r.server, r.tool, r.user, r.role, r.client,
-                 r.request_id, r.outcome, r.error, r.latency_ms,
-                 None if r.params is None else canonical(r.params), r.prev_hash, r.hash)
-                for r in records
-            ]  # fmt: skip
+            values: list[Any] = []
+            for r in records:
+                values += (
+                    r.id, r.chain, r.seq, to_text(r.time), r.server, r.tool, r.user, r.role, r.client,
+                    r.request_id, r.outcome, r.error, r.latency_ms,
+                    None if r.params is None else canonical(r.params), r.prev_hash, r.hash,
+                )  # fmt: skip
+            width = len(self.table.columns)
             with self.database.engine.begin() as conn:
-                conn.exec_driver_sql(self._statement, rows)
+                for start in range(0, len(records), ROWS_PER_STATEMENT):
+                    rows = min(ROWS_PER_STATEMENT, len(records) - start)
+                    chunk = tuple(values[start * width : (start + rows) * width])
+                    conn.exec_driver_sql(self._statement(rows), chunk)
         except SQLAlchemyError as exc:
             raise AuditStoreError(f"cannot write audit records to {self._where()}: {_short(exc)}") from exc
+
+    def _statement(self, rows: int) -> str:
+        statement = self._statements.get(rows)
+        if statement is None:
+            quote = self.database.engine.dialect.identifier_preparer
+            names = ", ".join(quote.quote(c.name) for c in self.table.columns)
+            row = "(" + ", ".join("?" * len(self.table.columns)) + ")"
+            statement = (
+                f"INSERT OR IGNORE INTO {quote.format_table(self.table)} ({names}) "
+                f"VALUES {', '.join([row] * rows)}"
+            )
+            if len(self._statements) < 64:
+                self._statements[rows] = statement
+        return statement
 
     def default_spill_file(self) -> Path | None:
         name = self.database.url.database
