@@ -138,3 +138,11 @@ def test_search_says_when_the_registry_cannot_be_reached(tmp_path: Path) -> None
     done = run(tmp_path, "search", "time")
     assert "time" in done.stdout
     assert "Built-in catalog only" in done.stderr and "Cannot reach the MCP registry" in done.stderr
+
+
+def test_up_beyond_loopback_without_auth_is_refused_before_anything_is_installed(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy()})
+    done = run(tmp_path, "up", "--host", "0.0.0.0", check=False)
+    assert done.returncode != 0
+    assert "auth" in (done.stdout + done.stderr)
+    assert not (tmp_path / "home" / "configs" / "install-lock.json").exists()

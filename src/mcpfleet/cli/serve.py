@@ -18,6 +18,7 @@ from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.gateway.stdio import serve_stdio
 from mcpfleet.install import InstallStrategy
 from mcpfleet.manager import MCPManager
+from mcpfleet.security import check_exposure
 
 __all__ = ["gateway", "up"]
 
@@ -46,6 +47,7 @@ async def up(
 ) -> None:
     """Install what is missing, start every enabled server, serve the gateway until Ctrl-C."""
     manager = state_of(ctx).manager()
+    check_exposure(host or manager.config.gateway.host, manager.config.auth)  # before installing anything
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
