@@ -60,6 +60,9 @@ def test_nested_and_in_lists() -> None:
         ("postgresql://fleet:s3cret@db:5432/x", "postgresql://fleet:***@db:5432/x"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\ntail", "***\ntail"),
         ("an ordinary sentence about tokens", "an ordinary sentence about tokens"),
+        ("password: hunter2", "password: ***"),
+        ('config api_key=abcd1234, token = "xyz987"', 'config api_key=***, token = "***"'),
+        ("a keyboard and a password manager", "a keyboard and a password manager"),
     ],
 )
 def test_credential_shaped_values(text: str, expected: str) -> None:

@@ -41,6 +41,9 @@ _CREDENTIALS = re.compile(
     "|".join(
         (
             r"(?P<scheme>(?P<scheme_keep>\b(?i:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*)",
+            # "password: x", "api_key=x", "secret = 'x'" in free text: the value goes, the label stays
+            r"(?P<said>(?P<said_keep>\b(?i:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key"
+            r"|token)\s*[:=]\s*['\"]?)[^\s'\",;]{3,})",
             r"-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|$)",
             r"(?P<url>(?P<url_keep>://[^/\s:@]+:)[^/\s@]+(?=@))",
             r"\bsk-(?:proj-|ant-|live-)?[A-Za-z0-9_\-]{16,}",
@@ -56,7 +59,8 @@ _CREDENTIALS = re.compile(
 )
 # A cheap first look: a string without any of these cannot match _CREDENTIALS.
 _MAYBE_CREDENTIAL = re.compile(
-    r"(?i:bearer|basic|token)|BEGIN|://|sk-|k_live_|k_test_|gh[pousr]_|github_pat_|xox|AKIA|ASIA|AIza|eyJ"
+    r"(?i:bearer|basic|token|pass|pwd|secret|key)|BEGIN|://|sk-|k_live_|k_test_|gh[pousr]_|github_pat_|xox"
+    r"|AKIA|ASIA|AIza|eyJ"
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -87,7 +91,7 @@ def _text_of(value: object, convert: Callable[[object], str]) -> str:
 
 
 def _replace_credential(match: re.Match[str]) -> str:
-    for group in ("scheme", "url"):
+    for group in ("scheme", "said", "url"):
         if match.group(group) is not None:
             return match.group(f"{group}_keep") + MASK
     return MASK
