@@ -89,6 +89,7 @@ class MetricsCollector:
             multiprocess_mode="livemax",
         )  # fmt: skip
         self.audit: Any = None  # an AuditLogger: its queue depth and counters are exported
+        self.limiter: Any = None  # a rate limiter: refusals and Redis fallbacks are exported
         self._state: _FleetState | None = None
         self._published: _Publisher | None = None
         if manager is not None:
@@ -204,6 +205,19 @@ class _FleetState(Collector):
             for state in ("written", "spilled", "replayed", "failed"):
                 records.samples[(state,)] = getattr(counts, state)
             found.append(records)
+        limiter = self.owner.limiter
+        if limiter is not None:
+            found.append(_Family("mcp_rate_limited", "Calls refused by a rate limit", "counter",
+                                 samples={(): limiter.limited_total}))  # fmt: skip
+            if hasattr(limiter, "fallbacks_total"):
+                found.append(_Family(
+                    "mcp_rate_limit_redis_fallbacks", "Times Redis went away and local limits took over",
+                    "counter", samples={(): limiter.fallbacks_total},
+                ))  # fmt: skip
+                found.append(_Family(
+                    "mcp_rate_limit_redis_up", "1 while rate limits are shared through Redis", "gauge",
+                    samples={(): 1 if limiter.using_redis else 0}, mode="livemin",
+                ))  # fmt: skip
         if self.monitor is not None and self.monitor.last:
             up = _Family(
                 "mcp_health_up", "1 if the last health check found the server healthy", "gauge",

@@ -57,3 +57,4 @@ async def test_calls_over_the_limit_are_refused_with_when_to_retry(url: str) -> 
     assert 1700 < error["data"]["retry_after"] <= 1800 and error["data"]["requestId"]
     assert admin.status_code == 429 and 1700 < int(admin.headers["retry-after"]) <= 1800
     assert 'mcp_errors_total{error_type="rate_limited",server="toy"} 2.0' in metrics
+    assert "mcp_rate_limited_total 2.0" in metrics

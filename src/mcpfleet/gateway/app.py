@@ -123,6 +123,7 @@ class Gateway:
             middlewares.append(AccessMiddleware(self.access))
         if self.config.rate_limits.active:
             self.limiter = create_rate_limiter(self.config.rate_limits)
+            self.metrics.limiter = self.limiter
             middlewares.append(RateLimitMiddleware(self.limiter))
         return middlewares
 
