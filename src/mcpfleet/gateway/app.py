@@ -116,7 +116,7 @@ class Gateway:
         middlewares: list[Middleware] = []
         if self.config.metrics:
             self.engine.metrics = self.metrics
-            middlewares.append(MetricsMiddleware(self.metrics, self.cache.tool_names))
+            middlewares.append(MetricsMiddleware(self.metrics, self.cache.knows))
         if self.audit is not None:
             middlewares.append(AuditMiddleware(self.audit))
         if self.access is not None:

@@ -72,7 +72,7 @@ class ListCache:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self._items: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._tool_names: dict[str, frozenset[str]] = {}
+        self._tools: dict[str, dict[str, dict[str, Any]]] = {}  # tools/list by name, per server
         self.version = 0  # bumps on every invalidation, so views can tell their clients
 
     async def items(self, server: str, method: str) -> list[dict[str, Any]]:
@@ -86,17 +86,31 @@ class ListCache:
 
     def tool_names(self, server: str) -> frozenset[str] | None:
         """The names in the server's cached tools/list; None when it is not cached."""
-        names = self._tool_names.get(server)
-        if names is None:
+        tools = self._tools_of(server)
+        return None if tools is None else frozenset(tools)
+
+    def knows(self, server: str, name: str) -> bool | None:
+        """Whether the server's cached tools/list has ``name``; None when it is not cached."""
+        tools = self._tools_of(server)
+        return None if tools is None else name in tools
+
+    def tool(self, server: str, name: str) -> dict[str, Any] | None:
+        """The server's cached tools/list entry for ``name`` (its annotations, schema...)."""
+        tools = self._tools_of(server)
+        return None if tools is None else tools.get(name)
+
+    def _tools_of(self, server: str) -> dict[str, dict[str, Any]] | None:
+        tools = self._tools.get(server)
+        if tools is None:
             items = self._items.get((server, "tools/list"))
             if items is None:
                 return None
-            names = self._tool_names[server] = frozenset(str(t.get("name")) for t in items)
-        return names
+            tools = self._tools[server] = {str(t.get("name")): t for t in items}
+        return tools
 
     def invalidate(self, server: str, method: str | None = None) -> None:
         if method in (None, "tools/list"):
-            self._tool_names.pop(server, None)
+            self._tools.pop(server, None)
         for key in [k for k in self._items if k[0] == server and (method is None or k[1] == method)]:
             del self._items[key]
         self.version += 1

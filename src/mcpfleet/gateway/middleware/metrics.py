@@ -17,16 +17,17 @@ __all__ = ["MetricsMiddleware"]
 
 
 class MetricsMiddleware(Middleware):
-    """``tool_names(server)`` gives the server's listed tools (None if unknown yet): a name a
-    client made up is counted as ``unlisted``, so callers cannot grow the label set at will."""
+    """``knows(server, tool)`` says whether the server lists the tool (None if its list is not
+    known yet): a name a client made up is counted as ``unlisted``, so callers cannot grow the
+    label set at will."""
 
     name = "metrics"
 
     def __init__(
-        self, metrics: MetricsCollector, tool_names: Callable[[str], frozenset[str] | None] | None = None
+        self, metrics: MetricsCollector, knows: Callable[[str, str], bool | None] | None = None
     ) -> None:
         self.metrics = metrics
-        self.tool_names = tool_names
+        self.knows = knows
 
     async def on_call_tool(self, call: ToolCall, call_next: CallNext) -> dict[str, Any]:
         started = time.perf_counter()
@@ -51,9 +52,9 @@ class MetricsMiddleware(Middleware):
             )
 
     def _tool_label(self, call: ToolCall, error_type: str | None) -> str:
-        if call.local is not None or self.tool_names is None:
+        if call.local is not None or self.knows is None:
             return call.tool
-        names = self.tool_names(call.server)
-        if names is None:  # list not fetched yet: trust only a call the server answered
+        known = self.knows(call.server, call.tool)
+        if known is None:  # list not fetched yet: trust only a call the server answered
             return call.tool if error_type in (None, "tool_error", "cancelled") else "unlisted"
-        return call.tool if call.tool in names else "unlisted"
+        return call.tool if known else "unlisted"
