@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from mcpfleet.audit.config import AuditConfig
+from mcpfleet.cache.config import CacheConfig
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.home import SERVER_NAME
 from mcpfleet.ratelimit.config import RateLimitConfig
@@ -292,6 +293,9 @@ class FleetConfig(_Model):
         default_factory=AccessConfig, description="roles, their permissions, and the tools each may use"
     )
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    cache: CacheConfig = Field(
+        default_factory=CacheConfig, description="which tool results are cached, where, for how long"
+    )
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

@@ -1,0 +1,288 @@
+"""``RedisCache``: entries in Redis, shared by every gateway replica; uncached during outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from redis.asyncio import Redis
+from redis.asyncio import connection as aconnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from mcpfleet.cache.base import SEP, BaseCache, CacheStats, CacheStrategy, key_group, validate_ttl
+from mcpfleet.cache.scripts import GET_SHA, SCRIPTS, SET_SHA
+from mcpfleet.clock import Clock
+
+__all__ = ["RedisCache"]
+
+log = logging.getLogger(__name__)
+
+
+# Anything Redis or the network can throw: refused, reset, timed out, OOM, READONLY, LOADING.
+_OUTAGE = (RedisError, OSError)
+_SCAN_COUNT = 500  # index entries looked at per round trip when invalidating
+_PENDING_MAX = 1000  # invalidations kept for replay during an outage; beyond, all entries go
+
+
+class RedisCache(BaseCache):
+    """Entries in Redis under ``key_prefix``, so every gateway replica shares them.
+
+        cache = RedisCache("redis://127.0.0.1:6379/0", strategy="lru", max_size=10_000, ttl=3600)
+
+    ``client`` is a URL, a ``redis.asyncio.Redis`` (used as is; not closed here), or a sync
+    ``redis.Redis``: its address, database and credentials are read and the cache talks to
+    that Redis through an asyncio client of its own, so a call never blocks the event loop.
+
+    Each entry is one Redis key with its TTL (``SET PX``). ``max_size`` bounds the namespace,
+    for all replicas together: a sorted set ranks the entries by the strategy (last access,
+    hits, write time or expiry) and a write into a full namespace evicts the lowest, in the
+    same Lua script. A hit is one round trip (GET, or one EVALSHA for LRU and LFU).
+    Replicas sharing a prefix must use the same strategy; Redis Cluster is not supported.
+
+    Every Redis call is bounded by ``redis_timeout`` and never retried. If one fails, calls
+    go uncached (``get`` misses, ``set`` is dropped; both counted in ``bypassed``) until a
+    probe, at most every ``probe_interval`` seconds and never in a call's way, finds Redis
+    back. Invalidations asked for meanwhile are replayed first. The outage is logged once.
+    """
+
+    def __init__(
+        self,
+        client: Redis | redis.Redis | str,
+        *,
+        strategy: CacheStrategy | str = CacheStrategy.LRU,
+        max_size: int = 10_000,
+        ttl: float = 3600,
+        key_prefix: str = "mcpfleet:cache:",
+        redis_timeout: float = 0.25,
+        probe_interval: float = 2.0,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(strategy=strategy, max_size=max_size, ttl=ttl, clock=clock)
+        self.redis_timeout = validate_ttl(redis_timeout, "redis_timeout")
+        self.probe_interval = validate_ttl(probe_interval, "probe_interval")
+        self._own_client = not isinstance(client, Redis)
+        self.client = _async_client(client, self.redis_timeout)
+        self.prefix = key_prefix + "v:"
+        self.order_key = key_prefix + "order"
+        self.expiry_key = self.order_key if self.strategy is CacheStrategy.TTL else key_prefix + "expiry"
+        self.bypassed = 0
+        self.errors = 0
+        self.outages = 0  # switches from cached to uncached
+        self._size = 0  # entries in the namespace as of this replica's last write or invalidation
+        self._touch = self.strategy in (CacheStrategy.LRU, CacheStrategy.LFU)
+        self._down = False
+        self._next_probe = 0.0
+        self._probe: asyncio.Task[None] | None = None
+        self._pending: set[tuple[str | None, str | None]] = set()
+        self._where = _safe_url(client if isinstance(client, str) else repr(self.client))
+
+    @property
+    def size(self) -> int:
+        """Entries of every replica together, as of this replica's last write or invalidation."""
+        return self._size
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is out and calls go uncached."""
+        return not self._down
+
+    def stats(self) -> CacheStats:
+        return dataclasses.replace(super().stats(), bypassed=self.bypassed, errors=self.errors)
+
+    async def get(self, key: str) -> Any:
+        if self._down:
+            self._bypass()
+            return None
+        try:
+            async with asyncio.timeout(self.redis_timeout):
+                if self._touch:
+                    raw = await self._eval(GET_SHA, self.prefix + key, self.order_key, self.strategy.value)
+                else:
+                    raw = await self.client.get(self.prefix + key)
+        except _OUTAGE as exc:
+            self._fail(exc)
+            self._bypass()
+            return None
+        if raw is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return json.loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if value is None:
+            raise ValueError("None cannot be cached: a miss already answers None")
+        try:
+            data = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"cache values must be JSON-able (Redis stores JSON): {exc}") from None
+        ms = max(1, round((self.ttl if ttl is None else validate_ttl(ttl)) * 1000))
+        if self._down:
+            self._bypass()
+            return
+        keys = (self.prefix + key, self.order_key, self.expiry_key)
+        try:
+            async with asyncio.timeout(self.redis_timeout):
+                size, evicted = await self._eval(SET_SHA, *keys, data, ms, self.max_size, self.strategy.value)
+        except _OUTAGE as exc:
+            self._fail(exc)
+            self._bypass()
+            return
+        self._size = int(size)
+        self.evictions += int(evicted)
+
+    async def invalidate(self, server: str | None = None, tool: str | None = None) -> int:
+        if not self._down:
+            try:
+                return await self._invalidate(server, tool)
+            except _OUTAGE as exc:
+                self._fail(exc)
+        self._bypass()
+        if len(self._pending) >= _PENDING_MAX:
+            self._pending = {(None, None)}
+        self._pending.add((server, tool))
+        return 0
+
+    async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        if self._own_client:
+            await self.client.aclose()
+
+    async def _invalidate(self, server: str | None, tool: str | None) -> int:
+        """Walk the order index with ZSCAN (``max_size / 500`` round trips at most) and drop matches."""
+        head = self.prefix if server is None else self.prefix + server + SEP
+        if server is not None and tool is not None:
+            head += tool + SEP
+        pattern = _glob_escape(head) + "*"
+        dropped, cursor = 0, 0
+        while True:
+            async with asyncio.timeout(self.redis_timeout):
+                cursor, items = await self.client.zscan(
+                    self.order_key, cursor, match=pattern, count=_SCAN_COUNT
+                )
+            members: list[bytes | str] = [
+                m
+                for m, _ in items
+                if isinstance(m, bytes | str) and (tool is None or self._tool_of(m) == tool)
+            ]
+            if members:
+                async with asyncio.timeout(self.redis_timeout), self.client.pipeline() as pipe:
+                    pipe.delete(*members)
+                    pipe.zrem(self.order_key, *members)
+                    pipe.zrem(self.expiry_key, *members)
+                    deleted, *_ = await pipe.execute()
+                dropped += int(deleted)
+            if not cursor:
+                break
+        async with asyncio.timeout(self.redis_timeout):
+            self._size = int(await self.client.zcard(self.order_key))
+        return dropped
+
+    def _tool_of(self, member: bytes | str) -> str:
+        text = member.decode(errors="replace") if isinstance(member, bytes) else member
+        return key_group(text[len(self.prefix) :])[1]
+
+    async def _eval(self, sha: str, *keys_and_args: Any) -> Any:
+        keys = 3 if sha == SET_SHA else 2
+        try:
+            return await self.client.evalsha(sha, keys, *keys_and_args)
+        except NoScriptError:  # a new or restarted Redis has an empty script cache
+            await self.client.script_load(SCRIPTS[sha])
+            return await self.client.evalsha(sha, keys, *keys_and_args)
+
+    def _bypass(self) -> None:
+        self.bypassed += 1
+        if self._probe is None and self.clock.monotonic() >= self._next_probe:
+            self._next_probe = self.clock.monotonic() + self.probe_interval
+            self._probe = asyncio.create_task(self._reconnect(), name="cache-redis-probe")
+
+    def _fail(self, exc: BaseException) -> None:
+        self.errors += 1
+        self._next_probe = self.clock.monotonic() + self.probe_interval
+        if self._down:
+            return  # calls in flight when Redis went away: already logged
+        self._down = True
+        self.outages += 1
+        log.warning(
+            "Cache: Redis at %s failed (%s: %s); calls go to the servers uncached until it answers "
+            "again (checked every %g s).",
+            self._where, type(exc).__name__, exc or "no answer in time", self.probe_interval,
+        )  # fmt: skip
+
+    async def _reconnect(self) -> None:
+        try:
+            async with asyncio.timeout(self.redis_timeout * 4):
+                for script in SCRIPTS.values():
+                    await self.client.script_load(script)
+            for server, tool in list(self._pending):  # before any read: no stale entry is served
+                await self._invalidate(server, tool)
+                self._pending.discard((server, tool))
+        except _OUTAGE:
+            self._next_probe = self.clock.monotonic() + self.probe_interval
+        else:
+            self._down = False
+            log.info("Cache: Redis at %s answers again; caching resumes.", self._where)
+        finally:
+            self._probe = None
+
+
+def _async_client(client: Redis | redis.Redis | str, timeout: float) -> Redis:
+    """The asyncio client to use: ``client`` itself, or one of our own with short timeouts."""
+    settings: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),  # a retry would only hold the call longer; go uncached instead
+    }
+    if isinstance(client, Redis):
+        return client
+    if isinstance(client, str):
+        return Redis.from_url(client, **settings)
+    if not isinstance(client, redis.Redis):
+        raise TypeError(
+            f"a cache backend is None (memory), a redis.Redis, a redis.asyncio.Redis or a URL, "
+            f"not a {type(client).__name__}"
+        )
+    pool = client.connection_pool
+    twins = {
+        redis.connection.Connection: aconnection.Connection,
+        redis.connection.SSLConnection: aconnection.SSLConnection,
+        redis.connection.UnixDomainSocketConnection: aconnection.UnixDomainSocketConnection,
+    }
+    twin = twins.get(pool.connection_class)
+    if twin is None:
+        raise TypeError(
+            f"a redis.Redis with {pool.connection_class.__name__} connections cannot back the cache; "
+            "pass a redis.asyncio.Redis instead"
+        )
+    accepted = {
+        name for cls in (twin, aconnection.AbstractConnection) for name in inspect.signature(cls).parameters
+    }
+    portable = {"host", "port", "path", "db", "username", "password", "client_name", "credential_provider"}
+    for name, value in pool.connection_kwargs.items():
+        if name in accepted and (name in portable or name.startswith("ssl_")):
+            settings[name] = value
+    return Redis.from_pool(aconnection.ConnectionPool(connection_class=twin, **settings))  # closed with it
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

@@ -1,0 +1,77 @@
+"""Shared by the cache tests: a clock the test moves, waiting on conditions, a Redis of our own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+
+from helpers import wait_port
+from mcpfleet.cache import BaseCache, key
+
+SHARED_REDIS = "redis://127.0.0.1:6379/6"  # the shared test Redis; the cache tests' database
+
+
+class FakeClock:
+    """Real monotonic time plus an offset the test moves forward; sleeping only moves it."""
+
+    def __init__(self, frozen: bool = True) -> None:
+        self.frozen = frozen
+        self.base = 1000.0 if frozen else time.monotonic()
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return (self.base if self.frozen else time.monotonic()) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.offset += seconds
+        await asyncio.sleep(0)
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait, polling every 10 ms, until ``condition()`` holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A redis-server of this test's own on ``port``, in its own process group, killed at the end."""
+    process = await asyncio.create_subprocess_exec(
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        stdout=asyncio.subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        await wait_port(port, within=10)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+
+# One scenario, four victims: entries a-d (TTL 40, 30, 20, 10 s), read c c c a a d d d d b, then e
+# is written into the full cache. LRU drops c (read longest ago), LFU b (read once), FIFO a
+# (written first), TTL d (expires first).
+TTLS = {"a": 40, "b": 30, "c": 20, "d": 10}
+READS = "cccaaddddb"
+VICTIM = {"lru": "c", "lfu": "b", "fifo": "a", "ttl": "d"}
+
+
+async def victims_of_one_eviction(cache: BaseCache) -> list[str]:
+    """Run the scenario on a cache with ``max_size=4``; the names no longer found."""
+    for name, ttl in TTLS.items():
+        await cache.set(key("srv", name), {"v": name}, ttl)
+    for name in READS:
+        assert await cache.get(key("srv", name)) == {"v": name}
+    await cache.set(key("srv", "e"), {"v": "e"}, 50)
+    return [name for name in "abcde" if await cache.get(key("srv", name)) is None]
