@@ -90,6 +90,7 @@ class MetricsCollector:
         )  # fmt: skip
         self.audit: Any = None  # an AuditLogger: its queue depth and counters are exported
         self.limiter: Any = None  # a rate limiter: refusals and Redis fallbacks are exported
+        self.cache: Any = None  # an MCPCache of tool results: hits, misses, evictions, size
         self._state: _FleetState | None = None
         self._published: _Publisher | None = None
         if manager is not None:
@@ -205,6 +206,20 @@ class _FleetState(Collector):
             for state in ("written", "spilled", "replayed", "failed"):
                 records.samples[(state,)] = getattr(counts, state)
             found.append(records)
+        cache = self.owner.cache
+        if cache is not None:
+            cached = cache.stats()
+            for what, doc in (
+                ("hits", "Tool calls answered from the cache"),
+                ("misses", "Cacheable tool calls the cache could not answer"),
+                ("evictions", "Cache entries evicted to stay within max_size"),
+                ("bypassed", "Cache look-ups and stores skipped while its Redis was away"),
+            ):
+                found.append(
+                    _Family(f"mcp_cache_{what}", doc, "counter", samples={(): getattr(cached, what)})
+                )
+            found.append(_Family("mcp_cache_entries", "Entries in the tool-result cache", "gauge",
+                                 samples={(): cached.size}, mode="livemax"))  # fmt: skip
         limiter = self.owner.limiter
         if limiter is not None:
             found.append(_Family("mcp_rate_limited", "Calls refused by a rate limit", "counter",

@@ -11,12 +11,14 @@ so the hot path pays for no framework it does not use.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
 
 from mcpfleet import __version__
 from mcpfleet.audit import AuditLogger
+from mcpfleet.cache import MCPCache
 from mcpfleet.config import GatewayConfig
 from mcpfleet.exceptions import AuthenticationError
 from mcpfleet.gateway.admin import admin_app
@@ -25,6 +27,7 @@ from mcpfleet.gateway.http import PRINCIPAL, MCPHttpApp, Receive, Scope, Send, t
 from mcpfleet.gateway.middleware import Middleware
 from mcpfleet.gateway.middleware.access import AccessMiddleware
 from mcpfleet.gateway.middleware.audit import AuditMiddleware
+from mcpfleet.gateway.middleware.cache import CacheMiddleware
 from mcpfleet.gateway.middleware.metrics import MetricsMiddleware
 from mcpfleet.gateway.middleware.ratelimit import RateLimitMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
@@ -96,6 +99,8 @@ class Gateway:
             headers = manager.resolve_values(tracing.headers, where="tracing.headers")
             self.engine.tracing = Tracing(tracing.model_copy(update={"headers": headers}))
         self.limiter: BaseRateLimiter | None = None
+        self.results: MCPCache | None = None  # cached tool results (self.cache holds the lists)
+        self._background: set[asyncio.Task[Any]] = set()
         self.audit = AuditLogger.from_config(manager.config) if manager.config.audit.enabled else None
         self.metrics.audit = self.audit
         self.engine.use(self._middlewares())
@@ -125,12 +130,19 @@ class Gateway:
             self.limiter = create_rate_limiter(self.config.rate_limits)
             self.metrics.limiter = self.limiter
             middlewares.append(RateLimitMiddleware(self.limiter))
+        cache = self.manager.config.cache
+        if cache.enabled and cache.servers:  # no server policy: nothing could be cached
+            self.results = MCPCache.from_config(cache)
+            self.metrics.cache = self.results
+            middlewares.append(CacheMiddleware(self.results, cache, self.cache.fetch_tool))
         return middlewares
 
     async def aclose(self) -> None:
         """Release what the middlewares hold (Redis connections, queued records)."""
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.results is not None:
+            await self.results.aclose()
         if self.authenticator is not None:
             await self.authenticator.aclose()
         if self.audit is not None:
@@ -160,6 +172,11 @@ class Gateway:
         }
         if method in kinds:
             self.cache.invalidate(server, kinds[method])
+            if method == "notifications/tools/list_changed" and self.results is not None:
+                # Its tools changed: results cached under the old ones may not hold any more.
+                task = asyncio.get_running_loop().create_task(self.results.invalidate(server=server))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             self.broadcast(method)
         elif method in {"notifications/progress", "notifications/message"}:
             self.engine.deliver(server, method, params)

@@ -99,6 +99,15 @@ class ListCache:
         tools = self._tools_of(server)
         return None if tools is None else tools.get(name)
 
+    async def fetch_tool(self, server: str, name: str) -> dict[str, Any] | None:
+        """Like :meth:`tool`, listing the server's tools first if they are not cached yet."""
+        if self._items.get((server, "tools/list")) is None:
+            try:
+                await self.items(server, "tools/list")
+            except FleetError:
+                return None
+        return self.tool(server, name)
+
     def _tools_of(self, server: str) -> dict[str, dict[str, Any]] | None:
         tools = self._tools.get(server)
         if tools is None:
