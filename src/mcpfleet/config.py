@@ -20,6 +20,7 @@ config never reveals a secret.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,6 +43,7 @@ from mcpfleet.ratelimit.config import RateLimitConfig
 from mcpfleet.security.config import AccessConfig, AuthConfig
 
 __all__ = [
+    "BackupConfig",
     "CommandPackage",
     "FleetConfig",
     "GatewayConfig",
@@ -57,6 +59,7 @@ __all__ = [
     "dump_config",
     "load_config",
     "parse_config",
+    "parse_duration",
 ]
 
 ServerName = Annotated[str, StringConstraints(pattern=SERVER_NAME)]
@@ -267,6 +270,52 @@ class TracingConfig(_Model):
     export_timeout: float = Field(10.0, gt=0)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``30m``, ``6h``, ``1d`` or ``2w``; ``ValueError`` that says the forms."""
+    found = _DURATION.match(text) if isinstance(text, str) else None
+    if found is None or float(found[1]) <= 0:
+        raise ValueError(
+            f"{text!r} is not a duration; write a positive number and a unit: 90s, 30m, 6h, 1d or 2w"
+        )
+    return float(found[1]) * _SECONDS[found[2]]
+
+
+class BackupConfig(_Model):
+    """Scheduled backups while ``mcpfleet up`` runs (off until ``every`` is set).
+
+    ``backup: {every: 6h, keep_days: 30, dir: /backup/mcp}``; a relative ``dir`` is taken from
+    the fleet home (default ``<home>/backups``).
+    """
+
+    every: str | None = Field(None, description="time between backups: 30m, 6h, 1d; unset: none scheduled")
+    keep_days: float = Field(30.0, gt=0, description="backups older than this are pruned (never the newest)")
+    dir: str | None = Field(None, description="folder of the backup archives; default <home>/backups")
+    include_secrets: bool = Field(
+        False, description="keep literal secret values of env and headers (they are redacted otherwise)"
+    )
+    include_env_file: bool = Field(False, description="put the fleet's .env file in the archive")
+
+    @field_validator("every")
+    @classmethod
+    def _every_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def interval(self) -> float | None:
+        """Seconds between scheduled backups, or None."""
+        return parse_duration(self.every) if self.every is not None else None
+
+    def directory(self, home: Path) -> Path:
+        """Where the archives go: ``dir`` (relative to ``home``), else ``<home>/backups``."""
+        return home / Path(self.dir).expanduser() if self.dir else home / "backups"
+
+
 class FleetConfig(_Model):
     """The whole fleet, as declared in ``mcpfleet.yaml``."""
 
@@ -295,6 +344,9 @@ class FleetConfig(_Model):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     cache: CacheConfig = Field(
         default_factory=CacheConfig, description="which tool results are cached, where, for how long"
+    )
+    backup: BackupConfig = Field(
+        default_factory=BackupConfig, description="scheduled backups: every, keep_days, dir (mcpfleet.backup)"
     )
 
     def home_path(self) -> Path:

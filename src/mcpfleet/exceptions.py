@@ -25,8 +25,13 @@ Each message says what happened and what to do about it.
     │   └── RequestTimeoutError ...... a request got no answer in time
     ├── ToolCallError ................ the server answered a request with a JSON-RPC error
     ├── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
-    └── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
-        └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
+    ├── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
+    │   └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
+    └── BackupError .................. a backup could not be made, read or restored
+        ├── BackupNotFoundError ...... no backup with that id in the backup folder
+        ├── BackupCorruptError ....... a checksum does not match, or the archive is truncated
+        ├── ForeignArchiveError ...... the file is not an mcpfleet backup (another tar, a zip, ...)
+        └── UnsafeArchiveError ....... an entry would land outside the target (.., /abs, links, devices)
 """
 
 from __future__ import annotations
@@ -39,11 +44,15 @@ __all__ = [
     "AuditError",
     "AuditStoreError",
     "AuthenticationError",
+    "BackupCorruptError",
+    "BackupError",
+    "BackupNotFoundError",
     "CallInterruptedError",
     "CatalogError",
     "ConfigError",
     "ConnectionClosedError",
     "FleetError",
+    "ForeignArchiveError",
     "HandshakeTimeoutError",
     "InstallError",
     "MissingEnvError",
@@ -61,6 +70,7 @@ __all__ = [
     "ToolchainMissingError",
     "UnknownApiKeyError",
     "UnknownServerError",
+    "UnsafeArchiveError",
 ]
 
 
@@ -251,3 +261,30 @@ class AuditError(FleetError):
 
 class AuditStoreError(AuditError):
     """The audit store could not be read or written: the database is down or a file is unreadable."""
+
+
+class BackupError(FleetError):
+    """A backup could not be made, read or restored; the message says which and what to do."""
+
+
+class BackupNotFoundError(BackupError):
+    """No backup with the given id (or at the given path) exists."""
+
+    def __init__(self, backup_id: str, where: str) -> None:
+        self.backup_id = backup_id
+        super().__init__(
+            f"No backup {backup_id!r} in {where}; `mcpfleet backup list` shows the backups there "
+            "(pass --dir for another folder, or the archive's path)"
+        )
+
+
+class BackupCorruptError(BackupError):
+    """The archive is damaged: truncated, unreadable, or a file's SHA-256 differs from its manifest."""
+
+
+class ForeignArchiveError(BackupError):
+    """The file is not an mcpfleet backup (another tar or zip, or a newer format)."""
+
+
+class UnsafeArchiveError(BackupError):
+    """An entry would be written outside the target folder, or is a link or a device: refused."""

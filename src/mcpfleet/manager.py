@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpfleet.backup.serverdata import ServerData, export_server_data, import_server_data
 from mcpfleet.catalog import Catalog
 from mcpfleet.clock import Clock
 from mcpfleet.config import FleetConfig, RemotePackage, ServerSpec, dump_config, load_config
@@ -624,6 +625,19 @@ class MCPManager:
         """``"maintenance"``, ``"draining"`` or ``None`` (taking calls)."""
         self.spec(server)
         return self.load_balancer.mode(server)
+
+    # ----------------------------------------------------------------- data
+
+    async def export_server_data(self, server: str, *, timeout: float = 30.0) -> ServerData:
+        """A copy of the server's data folder, consistent while it runs: SQLite files through the
+        online backup API; the rest while its processes are held still with no call in flight
+        (see :mod:`mcpfleet.backup.serverdata`)."""
+        return await export_server_data(self, server, timeout=timeout)
+
+    async def import_server_data(self, server: str, data: ServerData, *, timeout: float = 30.0) -> None:
+        """Replace the server's data folder with ``data`` (a running server is drained, stopped,
+        and restarted on it)."""
+        await import_server_data(self, server, data, timeout=timeout)
 
     # ----------------------------------------------------------------- failover
 

@@ -39,7 +39,14 @@ class State:
         self.home = home
 
     def manager(self, **kwargs: Any) -> MCPManager:
-        return MCPManager(self.config if self.config.exists() else None, home=self.home, **kwargs)
+        return MCPManager(self.config_file(), home=self.home, **kwargs)
+
+    def config_file(self) -> Path | None:
+        """The fleet file; without one, ``<home>/mcpfleet.yaml`` (where a restore puts it)."""
+        if self.config.exists():
+            return self.config
+        restored = self.home.expanduser() / "mcpfleet.yaml" if self.home is not None else None
+        return restored if restored is not None and restored.exists() else None
 
 
 def state_of(ctx: typer.Context) -> State:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcpfleet.cli import approvals, commands, health, serve, traffic
 from mcpfleet.cli.app import app
 from mcpfleet.cli.audit import audit_app
+from mcpfleet.cli.backup import backup_app
 from mcpfleet.cli.config_cmd import config_app
 from mcpfleet.cli.keys import keys_app
 
@@ -13,6 +14,7 @@ __all__ = ["app", "main"]
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(backup_app, name="backup")
 COMMAND_MODULES = (
     approvals,
     commands,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mcpfleet.backup import BackupScheduler
 from mcpfleet.cli import render
 from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
 from mcpfleet.cli.commands import install_servers
@@ -53,11 +54,14 @@ async def up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)  # handlers only enqueue; the loop below acts
     server: GatewayServer | None = None
+    backups = BackupScheduler.for_fleet(manager)  # None unless the fleet file asks for backups
     try:
         console.print(f"Fleet home: {manager.home.root}")
         await _prepare(manager, install_missing)
         server = GatewayServer(Gateway(manager), host=host, port=port)
         await server.start()
+        if backups is not None:
+            backups.start()
         rows = manager.status()
         write_state(manager.home, rows, server.url)
         console.print(render.status_table(rows, live=True))
@@ -67,11 +71,14 @@ async def up(
                 await asyncio.wait_for(stop.wait(), timeout=2.0)
             write_state(manager.home, manager.status(), server.url)
     finally:
-        # Shutdown: 1. signals go back to default, 2. the gateway stops accepting and finishes
-        # in-flight calls, 3. every server stops (its process group reaped), 4. the state file goes.
+        # Shutdown: 1. signals go back to default, 2. scheduled backups stop (a partial one leaves
+        # nothing), 3. the gateway stops accepting and finishes in-flight calls, 4. every server
+        # stops (its process group reaped), 5. the state file goes.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         console.print("Stopping the fleet...")
+        if backups is not None:
+            await backups.stop()
         if server is not None:
             await server.stop()
         await manager.aclose()
