@@ -1,8 +1,8 @@
 """Gateway benchmark: MCP tools/call latency and throughput through HTTP gateways to a lean echo.
 
     PYTHONPATH=src .venv/bin/python bench/gateway.py [--calls 5000] [--duration 5]
-        [--only direct,mcpfleet,mcpfleet-nometrics,mcpfleet-bare,mcpfleet-secured,
-                fastmcp,mcp-proxy,contextforge] [--profile]
+        [--only direct,mcpfleet,mcpfleet-nometrics,mcpfleet-bare,mcpfleet-secured,mcpfleet-cached,
+                mcpfleet-cached-redis,fastmcp,mcp-proxy,contextforge] [--profile]
 
 Prints one JSON object. Targets, each measured with the same load generator in the same run:
 
@@ -13,6 +13,10 @@ Prints one JSON object. Targets, each measured with the same load generator in t
 - ``mcpfleet-bare``: the same with no audit log (and no authentication or access control);
 - ``mcpfleet-secured``: API-key authentication, access control and the audit log (SQLite) all
   on, for what security costs (target: at least 80% of ``mcpfleet-bare``'s throughput);
+- ``mcpfleet-cached`` / ``mcpfleet-cached-redis``: the echo tool's results cached in memory / in
+  the Redis at 127.0.0.1:6379 (db 13), and every client repeating 8 distinct calls, so nearly
+  every call is a hit (targets: a hit's p50 at most 0.3 ms over the uncached gateway's; hit
+  throughput at c64 at least the uncached path's);
 - ``fastmcp``: FastMCP's ``create_proxy`` of the stdio echo (bench/servers/fastmcp_proxy.py);
 - ``mcp-proxy``: the ``mcp-proxy`` package, streamable HTTP in front of the stdio echo;
 - ``contextforge``: ContextForge (``mcp-contextforge-gateway``) with the stdio echo bridged by
@@ -80,6 +84,8 @@ ALL_TARGETS = [
     "mcpfleet-nometrics",
     "mcpfleet-bare",
     "mcpfleet-secured",
+    "mcpfleet-cached",
+    "mcpfleet-cached-redis",
     "fastmcp",
     "mcp-proxy",
     "contextforge",
@@ -214,6 +220,7 @@ class McpClient:
         )
         self.ids = 0
         self.tool = "echo"
+        self.distinct: int | None = None  # repeat this many distinct calls (cache hits), or all new
 
     async def _post(self, message: dict[str, Any]) -> httpx.Response:
         return await self.http.post(self.url, content=json.dumps(message, separators=(",", ":")))
@@ -256,6 +263,8 @@ class McpClient:
         return self
 
     async def call(self, text: str) -> None:
+        if self.distinct:
+            text = f"c{self.ids % self.distinct}"
         result = await self.rpc("tools/call", {"name": self.tool, "arguments": {"text": text}})
         content = result.get("content") or [{}]
         if result.get("isError") or content[0].get("text") != text:
@@ -357,8 +366,11 @@ async def measure(
     args: argparse.Namespace,
     headers: dict[str, str] | None = None,
     tool_suffix: str = "echo",
+    distinct: int | None = None,
 ) -> dict[str, Any]:
     clients = [McpClient(url, headers) for _ in range(max(LEVELS))]
+    for client in clients:
+        client.distinct = distinct
     try:
         await asyncio.gather(*(c.open(tool_suffix) for c in clients))
         cpu = TreeCpu(pid)
@@ -508,6 +520,7 @@ class Running:
     info: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] | None = None
     tool_suffix: str = "echo"
+    distinct: int | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -540,6 +553,16 @@ async def start_mcpfleet_bare(tmp: Path, log: Callable[[str], None]) -> Running:
 async def start_mcpfleet_secured(tmp: Path, log: Callable[[str], None]) -> Running:
     """mcpfleet with API keys, access control and the audit log all on."""
     return await start_mcpfleet(tmp, log, variant="secured")
+
+
+async def start_mcpfleet_cached(tmp: Path, log: Callable[[str], None]) -> Running:
+    """mcpfleet with the echo tool's results cached in memory."""
+    return await start_mcpfleet(tmp, log, variant="cached")
+
+
+async def start_mcpfleet_cached_redis(tmp: Path, log: Callable[[str], None]) -> Running:
+    """mcpfleet with the echo tool's results cached in Redis (127.0.0.1:6379, db 13)."""
+    return await start_mcpfleet(tmp, log, variant="cached-redis")
 
 
 async def start_mcpfleet(
@@ -577,6 +600,8 @@ async def start_mcpfleet(
     url = f"http://127.0.0.1:{port}/servers/echo/mcp"
     info = {"version": __version__, "instances": 4, "endpoint": "/servers/echo/mcp", "variant": variant}
     running = Running(url, [proc], proc.pid, info, headers=headers)
+    if variant.startswith("cached"):
+        running.distinct = 8
     await ready(running, proc, 60)
     return running
 
@@ -770,6 +795,8 @@ STARTERS = {
     "mcpfleet-nometrics": start_mcpfleet_nometrics,
     "mcpfleet-bare": start_mcpfleet_bare,
     "mcpfleet-secured": start_mcpfleet_secured,
+    "mcpfleet-cached": start_mcpfleet_cached,
+    "mcpfleet-cached-redis": start_mcpfleet_cached_redis,
     "fastmcp": start_fastmcp,
     "mcp-proxy": start_mcp_proxy,
     "contextforge": start_contextforge,
@@ -883,6 +910,7 @@ async def profile_mcpfleet(tmp: Path, args: argparse.Namespace, log: Callable[[s
 def serve_gateway(port: int, home: str, cprofile: str | None, variant: str = "default") -> None:
     """The mcpfleet side, in its own process: 4 stdio echo instances behind the HTTP gateway."""
     from mcpfleet.audit.config import AuditConfig
+    from mcpfleet.cache import CacheConfig
     from mcpfleet.config import CommandPackage, FleetConfig, GatewayConfig, ServerSpec
     from mcpfleet.gateway import Gateway, GatewayServer
     from mcpfleet.manager import MCPManager
@@ -899,6 +927,12 @@ def serve_gateway(port: int, home: str, cprofile: str | None, variant: str = "de
             config.access = AccessConfig.model_validate(
                 {"roles": {"bench": ["execute", "list", "read"]}, "servers": {"echo": {"bench": ["*"]}}}
             )
+        if variant.startswith("cached"):
+            cache: dict[str, Any] = {"servers": {"echo": {"tools": {"echo": 600}}}}
+            if variant == "cached-redis":
+                prefix = f"mcpfleet-bench-{os.getpid()}:"
+                cache.update(backend="redis", redis_url="redis://127.0.0.1:6379/13", key_prefix=prefix)
+            config.cache = CacheConfig.model_validate(cache)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -915,8 +949,20 @@ def serve_gateway(port: int, home: str, cprofile: str | None, variant: str = "de
                 profiler.disable()
                 profiler.dump_stats(cprofile)
             await server.stop()
+            if variant == "cached-redis":
+                await manager_cleanup_redis(str(cache["key_prefix"]))
 
     asyncio.run(run())
+
+
+async def manager_cleanup_redis(prefix: str) -> None:
+    """Remove what the cached-redis run left in db 13."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis(host="127.0.0.1", port=6379, db=13)
+    async for name in client.scan_iter(match=f"{prefix}*"):
+        await client.delete(name)
+    await client.aclose()
 
 
 # ---------------------------------------------------------------------------- main
@@ -943,7 +989,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 log(f"{name}: measuring {running.url}")
                 results[name] = {
                     **running.info,
-                    **await measure(running.url, running.pid, args, running.headers, running.tool_suffix),
+                    **await measure(
+                        running.url, running.pid, args, running.headers, running.tool_suffix, running.distinct
+                    ),
                 }
             except Exception as exc:
                 log(f"{name}: failed: {exc}")
@@ -986,6 +1034,16 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         cost = fleet["latency_c1"]["p50_ms"] / bare["latency_c1"]["p50_ms"] - 1
         out["metrics_p50_overhead_pct"] = round(cost * 100, 1)
         out["metrics_overhead_at_most_5pct"] = cost <= 0.05
+    for cached in ("mcpfleet-cached", "mcpfleet-cached-redis"):
+        hit = results.get(cached, {})
+        if "latency_c1" in hit and "latency_c1" in fleet:
+            over = hit["latency_c1"]["p50_ms"] - fleet["latency_c1"]["p50_ms"]
+            out[f"{cached}_p50_over_uncached_ms"] = round(over, 3)
+            out[f"{cached}_hit_at_most_0.3ms_over"] = over <= 0.3
+        hits64, plain64 = tput(cached, 64), tput("mcpfleet", 64)
+        if hits64 is not None and plain64 is not None:
+            out[f"{cached}_c64_vs_uncached"] = round(hits64 / plain64, 2)
+            out[f"{cached}_c64_at_least_uncached"] = hits64 >= plain64
     secured, unsecured = tput("mcpfleet-secured", 64), tput("mcpfleet-bare", 64)
     if secured is not None and unsecured is not None:
         out["security_c64_throughput_share"] = round(secured / unsecured, 3)
