@@ -57,19 +57,27 @@ end
 if expiry ~= order then redis.call('ZADD', expiry, expires, entry) end
 return {redis.call('ZCARD', order), evicted}
 """
-# A read for LRU and LFU, in one round trip: the value, and its score moved (time / hits + 1).
+# Reads for LRU and LFU, in one round trip for every read gathered in one event-loop turn:
+# KEYS[1] is the order set, KEYS[2..] the entries; each found entry's score moves (time / hits + 1).
 GET_SCRIPT = """
-local value = redis.call('GET', KEYS[1])
-if value then
-  if ARGV[1] == 'lru' then
-    local clock = redis.call('TIME')
-    local now = string.format('%.17g', tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
-    redis.call('ZADD', KEYS[2], 'XX', now, KEYS[1])
-  else
-    redis.call('ZADD', KEYS[2], 'XX', 'INCR', 1, KEYS[1])
+local order, values = KEYS[1], {}
+local now
+for i = 2, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  values[i - 1] = value
+  if value then
+    if ARGV[1] == 'lru' then
+      if not now then
+        local clock = redis.call('TIME')
+        now = string.format('%.17g', tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
+      end
+      redis.call('ZADD', order, 'XX', now, KEYS[i])
+    else
+      redis.call('ZADD', order, 'XX', 'INCR', 1, KEYS[i])
+    end
   end
 end
-return value
+return values
 """
 SCRIPTS = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SET_SCRIPT, GET_SCRIPT)}
 SET_SHA, GET_SHA = SCRIPTS
