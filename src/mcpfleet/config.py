@@ -233,6 +233,12 @@ class GatewayConfig(_Model):
     )
     allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed to call")
     session_idle_timeout: float = Field(3600.0, gt=0)
+    session_secret: str | None = Field(
+        None,
+        min_length=1,
+        description="the same on every replica (write it as ${VAR}): any replica then serves any "
+        "client session; unset: each replica knows only the sessions it opened",
+    )
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
     metrics: bool = Field(True, description="count and time every tool call for /metrics")
     rate_limits: RateLimitConfig = Field(

@@ -68,7 +68,12 @@ class Gateway:
         self.access = AccessControl.from_config(fleet.access) if fleet.access.enabled else None
         self.config = config or manager.config.gateway
         self.cache = ListCache(manager)
-        self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout)
+        secret = None
+        if self.config.session_secret:
+            secret = manager.resolve_values(
+                {"s": self.config.session_secret}, where="gateway.session_secret"
+            )["s"]
+        self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout, secret=secret)
         servers, sep = ", ".join(manager.list_servers()), self.config.separator
         self.engine = Engine(
             manager,

@@ -238,7 +238,8 @@ class MCPHttpApp:
             client = ClientState(
                 SUPPORTED_SESSION_VERSIONS[0], principal=scope.get(PRINCIPAL), address=_address(scope)
             )
-            self.sessions.add(client)
+            params = first.get("params")
+            self.sessions.open(client, params if isinstance(params, dict) else {})
             extra.append((b"mcp-session-id", client.id.encode()))
         else:
             session_id = headers.get("mcp-session-id")
@@ -412,8 +413,9 @@ class MCPHttpApp:
     def _session(self, scope: Scope, session_id: str) -> ClientState | None:
         """The session, if it exists and belongs to this request's caller (a session id that
         leaked to someone else is no use to them)."""
-        client = self.sessions.get(session_id)
-        if client is None or not _same_caller(client.principal, scope.get(PRINCIPAL)):
+        principal = scope.get(PRINCIPAL)
+        client = self.sessions.find(session_id, principal, _address(scope))
+        if client is None or not _same_caller(client.principal, principal):
             return None
         return client
 

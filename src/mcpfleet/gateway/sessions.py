@@ -8,17 +8,67 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from typing import Any
 
-from mcpfleet.gateway.engine import ClientState
+from mcpfleet.gateway.engine import SUPPORTED_SESSION_VERSIONS, ClientState
+from mcpfleet.gateway.session_tokens import SessionCodec
 
 __all__ = ["SessionStore"]
 
 
 class SessionStore:
-    def __init__(self, *, idle_timeout: float = 3600.0, max_sessions: int = 10_000) -> None:
+    """``secret`` (``gateway.session_secret``, the same on every replica) makes session ids
+    signed carriers of their session, so a replica can serve sessions another one opened."""
+
+    def __init__(
+        self, *, idle_timeout: float = 3600.0, max_sessions: int = 10_000, secret: str | None = None
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.codec = SessionCodec(secret)
         self._sessions: OrderedDict[str, ClientState] = OrderedDict()
+
+    def open(self, client: ClientState, params: dict[str, Any]) -> None:
+        """Start ``client``'s session from its ``initialize`` params: with a shared secret its id
+        carries the session (version, capabilities, client info, who opened it)."""
+        asked = params.get("protocolVersion")
+        principal = client.principal
+        token = self.codec.mint(
+            {
+                "v": asked if asked in SUPPORTED_SESSION_VERSIONS else SUPPORTED_SESSION_VERSIONS[0],
+                "c": params.get("capabilities") if isinstance(params.get("capabilities"), dict) else {},
+                "i": params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else {},
+                "p": [principal.name, principal.method] if principal is not None else None,
+            }
+        )
+        if token is not None:
+            client.id = token
+        self.add(client)
+
+    def find(self, session_id: str, principal: Any, address: str | None) -> ClientState | None:
+        """The session with this id: this replica's own, or one another replica opened (rebuilt
+        from a signed id, for the caller who opened it)."""
+        client = self.get(session_id)
+        if client is not None:
+            return client
+        state = self.codec.open(session_id)
+        if state is None:
+            return None
+        opener = state.get("p")
+        caller = [principal.name, principal.method] if principal is not None else None
+        if opener != caller:
+            return None
+        client = ClientState(
+            str(state.get("v")),
+            id=session_id,
+            client_info=dict(state.get("i") or {}),
+            capabilities=dict(state.get("c") or {}),
+            initialized=True,
+            principal=principal,
+            address=address,
+        )
+        self.add(client)
+        return client
 
     def __len__(self) -> int:
         return len(self._sessions)
