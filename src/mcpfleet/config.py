@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from mcpfleet.audit.config import AuditConfig
+from mcpfleet.autoscale.config import AutoscaleConfig
 from mcpfleet.cache.config import CacheConfig
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.home import SERVER_NAME
@@ -353,6 +354,10 @@ class FleetConfig(_Model):
     )
     backup: BackupConfig = Field(
         default_factory=BackupConfig, description="scheduled backups: every, keep_days, dir (mcpfleet.backup)"
+    )
+    autoscale: AutoscaleConfig = Field(
+        default_factory=AutoscaleConfig,
+        description="instance counts that follow load, per server (mcpfleet.autoscale); off by default",
     )
 
     def home_path(self) -> Path:

@@ -25,6 +25,7 @@ Each message says what happened and what to do about it.
     │   └── RequestTimeoutError ...... a request got no answer in time
     ├── ToolCallError ................ the server answered a request with a JSON-RPC error
     ├── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
+    ├── ScalingError ................. a server's instance count could not be changed as asked
     ├── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
     │   └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
     └── BackupError .................. a backup could not be made, read or restored
@@ -62,6 +63,7 @@ __all__ = [
     "RateLimitedError",
     "RegistryError",
     "RequestTimeoutError",
+    "ScalingError",
     "SecretError",
     "ServerError",
     "ServerStartError",
@@ -253,6 +255,10 @@ class RateLimitedError(FleetError):
     def rpc_data(self) -> dict[str, float]:
         """The JSON-RPC error's ``data``: ``{"retry_after": 1.25}`` in seconds, to the millisecond."""
         return {"retry_after": max(0.001, round(self.retry_after, 3))}
+
+
+class ScalingError(FleetError):
+    """A server's instance count could not be changed as asked (a bad count, a backend that refused)."""
 
 
 class AuditError(FleetError):

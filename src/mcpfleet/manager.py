@@ -17,11 +17,13 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpfleet.autoscale.local import resize
 from mcpfleet.backup.serverdata import ServerData, export_server_data, import_server_data
 from mcpfleet.catalog import Catalog
 from mcpfleet.clock import Clock
@@ -46,6 +48,7 @@ from mcpfleet.install import (
     install_many,
     installer_for,
 )
+from mcpfleet.latency import CallLatencies
 from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
 from mcpfleet.pooling import ConnectionPool
 from mcpfleet.protocol.paging import all_pages
@@ -131,6 +134,8 @@ class MCPManager:
         self._lock_file: InstallLock | None = None
         self._listeners: list[Listener] = []
         self.installs: dict[str, InstallOutcome] = {}  # each server's last install attempt, for metrics
+        self.latencies = CallLatencies()  # recent tools/call durations per server (autoscaler's p95)
+        self._scaling: dict[str, asyncio.Lock] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -429,6 +434,22 @@ class MCPManager:
         else:
             await supervisor.restart()
 
+    async def scale_server(self, server: str, count: int, *, drain_timeout: float = 30.0) -> int:
+        """Run ``count`` instances of a running local server; returns how many it runs now.
+
+        New instances join the balancer once started. Removed ones are the least busy: they take no
+        new calls, finish those in flight, then stop, so no call is cut; one still busy after
+        ``drain_timeout`` seconds is kept (and logged), so the result may be above ``count``.
+        """
+        self.spec(server)
+        async with self._scaling.setdefault(server, asyncio.Lock()):
+            supervisor = self._supervisors.get(server)
+            before = len(supervisor.instances) if supervisor is not None else 0
+            after = await resize(self, server, count, drain_timeout=drain_timeout)
+        if after != before:
+            self._emit(server, "mcpfleet/scaled", {"from": before, "to": after})
+        return after
+
     def get_server_instances(self, server: str) -> list[Instance]:
         self.spec(server)
         supervisor = self._supervisors.get(server)
@@ -497,6 +518,7 @@ class MCPManager:
             )
             if pin is not None:
                 pin[:] = [target.id]
+            started = time.perf_counter()
             try:
                 result = await target.request(method, params, timeout=timeout)
             except ServerUnavailableError:
@@ -524,6 +546,8 @@ class MCPManager:
                         f"the tool readOnlyHint or idempotentHint, or list it in servers.{server}.retry_tools"
                     ),
                 ) from None
+            if method == "tools/call":
+                self.latencies.record(server, time.perf_counter() - started)
             if method == "tools/list":
                 self._repeat.learn(server, result.get("tools") or [], first_page="cursor" not in params)
             return result

@@ -91,6 +91,7 @@ class MetricsCollector:
         self.audit: Any = None  # an AuditLogger: its queue depth and counters are exported
         self.limiter: Any = None  # a rate limiter: refusals and Redis fallbacks are exported
         self.cache: Any = None  # an MCPCache of tool results: hits, misses, evictions, size
+        self.autoscaler: Any = None  # an AutoScaler: its decisions and desired instance counts
         self._state: _FleetState | None = None
         self._published: _Publisher | None = None
         if manager is not None:
@@ -233,6 +234,24 @@ class _FleetState(Collector):
                     "mcp_rate_limit_redis_up", "1 while rate limits are shared through Redis", "gauge",
                     samples={(): 1 if limiter.using_redis else 0}, mode="livemin",
                 ))  # fmt: skip
+        autoscaler = self.owner.autoscaler
+        if autoscaler is not None:
+            decisions = _Family(
+                "mcp_autoscale_decisions", "Instance-count changes the autoscaler decided, and why",
+                "counter", ("server", "direction", "reason"),
+            )  # fmt: skip
+            decisions.samples = {key: float(n) for key, n in autoscaler.decision_counts.items()}
+            failures = _Family(
+                "mcp_autoscale_failures", "Decided changes that could not be made (see the log)",
+                "counter", ("server", "direction"),
+            )  # fmt: skip
+            failures.samples = {key: float(n) for key, n in autoscaler.failures.items()}
+            desired = _Family(
+                "mcp_autoscale_desired_instances", "Instances the autoscaler wants a server to run",
+                "gauge", ("server",), mode="livemax",
+            )  # fmt: skip
+            desired.samples = {(server,): float(n) for server, n in autoscaler.desired.items()}
+            found += [decisions, failures, desired]
         if self.monitor is not None and self.monitor.last:
             up = _Family(
                 "mcp_health_up", "1 if the last health check found the server healthy", "gauge",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mcpfleet.autoscale import AutoScaler
 from mcpfleet.backup import BackupScheduler
 from mcpfleet.cli import render
 from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
@@ -55,6 +56,7 @@ async def up(
         loop.add_signal_handler(sig, stop.set)  # handlers only enqueue; the loop below acts
     server: GatewayServer | None = None
     backups = BackupScheduler.for_fleet(manager)  # None unless the fleet file asks for backups
+    autoscaler = AutoScaler.from_config(manager) if manager.config.autoscale.enabled else None
     try:
         console.print(f"Fleet home: {manager.home.root}")
         await _prepare(manager, install_missing)
@@ -62,6 +64,9 @@ async def up(
         await server.start()
         if backups is not None:
             backups.start()
+        if autoscaler is not None:
+            server.gateway.metrics.autoscaler = autoscaler
+            await autoscaler.start()
         rows = manager.status()
         write_state(manager.home, rows, server.url)
         console.print(render.status_table(rows, live=True))
@@ -72,13 +77,16 @@ async def up(
             write_state(manager.home, manager.status(), server.url)
     finally:
         # Shutdown: 1. signals go back to default, 2. scheduled backups stop (a partial one leaves
-        # nothing), 3. the gateway stops accepting and finishes in-flight calls, 4. every server
-        # stops (its process group reaped), 5. the state file goes.
+        # nothing) and the autoscaler stops (a drain under way ends first), 3. the gateway stops
+        # accepting and finishes in-flight calls, 4. every server stops (its process group
+        # reaped), 5. the state file goes.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         console.print("Stopping the fleet...")
         if backups is not None:
             await backups.stop()
+        if autoscaler is not None:
+            await autoscaler.stop()
         if server is not None:
             await server.stop()
         await manager.aclose()

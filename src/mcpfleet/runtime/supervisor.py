@@ -211,6 +211,18 @@ class Supervisor:
                 log.warning("%s: restart failed: %s", instance.id, exc)
             self._supervise(instance)
 
+    async def remove(self, instance: Instance) -> None:
+        """Stop one instance for good (it is not restarted) and forget it; the others run on."""
+        if instance in self.instances:
+            self.instances.remove(instance)
+        task = self._tasks.pop(instance.id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._given_up.pop(instance.id, None)
+        self._history.pop(instance.id, None)
+        await instance.stop()
+
     async def scale(self, count: int) -> None:
         """Run ``count`` instances: start new ones, or stop the newest."""
         if count > len(self.instances):

@@ -1,0 +1,194 @@
+"""Scaling benchmark: instance counts that follow load, and what they do for throughput.
+
+    PYTHONPATH=src .venv/bin/python bench/scale.py [--scenario autoscale|all] [--clients 16]
+        [--service-ms 20] [--target-in-flight 4] [--interval 0.5]
+
+Prints one JSON object, one entry per scenario under ``scenarios``. One function per scenario
+(``SCENARIOS``); ``--scenario all`` (the default) runs each.
+
+``autoscale``: one server that serves one call at a time (bench/servers/serial.py: each call
+takes ``--service-ms``, so one instance serves at most 1000/service-ms calls/s with its CPU idle,
+which CPU-based scaling cannot see). ``--clients`` callers call it back to back through the
+manager, so ``clients / target_in_flight`` instances are needed. Phases: throughput on one
+instance with the autoscaler off ("before"); the autoscaler on (step one, thresholds and
+cooldowns below), instance count and calls/s sampled every half second until the count has
+held for 3 s; throughput at that count ("after"); then the load stops and the count is followed
+back down to ``min_instances``. Every call is checked; any failure is counted.
+Verdicts: the needed count is reached and not overshot; the first instance is added no sooner
+than ``scale_up_threshold`` checks; throughput rises at least 0.75 x the instance ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from mcpfleet.autoscale import AutoScaler
+from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
+from mcpfleet.manager import MCPManager
+
+SERIAL = str(Path(__file__).parent / "servers" / "serial.py")
+
+
+class Load:
+    """``clients`` callers calling ``work`` back to back; counts answers and failures."""
+
+    def __init__(self, manager: MCPManager, clients: int) -> None:
+        self.manager = manager
+        self.clients = clients
+        self.done = 0
+        self.failed: list[str] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._client(i)) for i in range(self.clients)]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _client(self, i: int) -> None:
+        while not self._stop.is_set():
+            try:
+                result = await self.manager.execute_tool("serial", "work", {"key": f"c{i}"})
+                if result.get("isError") or not str(result["content"][0]["text"]).startswith(f"c{i}@"):
+                    self.failed.append(f"bad answer: {result}")
+                else:
+                    self.done += 1
+            except Exception as exc:  # counted: a benchmark that hides failures measures nothing
+                self.failed.append(f"{type(exc).__name__}: {exc}")
+
+    async def rate(self, seconds: float) -> float:
+        """Calls per second over the next ``seconds``."""
+        before, started = self.done, time.perf_counter()
+        await asyncio.sleep(seconds)
+        return (self.done - before) / (time.perf_counter() - started)
+
+
+def serving(manager: MCPManager, server: str) -> int:
+    """Instances the balancer can send calls to."""
+    return sum(1 for t in manager.load_balancer.targets(server) if t.available())
+
+
+async def autoscale(opts: argparse.Namespace) -> dict[str, Any]:
+    needed = math.ceil(opts.clients / opts.target_in_flight)
+    spec = ServerSpec(
+        package=CommandPackage(command=sys.executable),
+        args=[SERIAL, "--service-ms", str(opts.service_ms)],
+        instances=1,
+        request_timeout=120,
+    )
+    with tempfile.TemporaryDirectory(prefix="mcpfleet-bench-") as home:
+        config = FleetConfig(home=home, servers={"serial": spec})
+        async with MCPManager(config, auto_install=True) as manager:
+            await manager.start_server("serial")
+            settings: dict[str, Any] = {
+                "min_instances": 1, "max_instances": needed * 2, "target_in_flight": opts.target_in_flight,
+                "target_cpu": None, "target_memory": None, "scale_up_threshold": 3,
+                "scale_down_threshold": 4, "scale_up_cooldown": 1.0, "scale_down_cooldown": 2.0,
+                "step": "one", "interval": opts.interval, "drain_timeout": 30.0,
+            }  # fmt: skip
+            autoscaler = AutoScaler(manager, **settings)
+            load = Load(manager, opts.clients)
+            load.start()
+            await load.rate(1.0)  # warm-up
+            before = await load.rate(3.0)
+
+            timeline: list[dict[str, Any]] = []
+            t0, started = time.perf_counter(), time.monotonic()
+            await autoscaler.start()
+            reached_at: float | None = None
+            count, changed_at = 1, t0
+            last = (load.done, t0)
+            while time.perf_counter() - t0 < opts.max_wait:
+                await asyncio.sleep(0.5)
+                now, seen = time.perf_counter(), serving(manager, "serial")
+                rate = (load.done - last[0]) / (now - last[1])
+                last = (load.done, now)
+                timeline.append({"t": round(now - t0, 2), "instances": seen, "calls_per_s": round(rate, 1)})
+                if seen != count:
+                    count, changed_at = seen, now
+                if seen >= needed and reached_at is None:
+                    reached_at = now - t0
+                if reached_at is not None and now - changed_at >= 3.0:
+                    break
+            after_count = serving(manager, "serial")
+            after = await load.rate(3.0)
+
+            await load.stop()
+            t1 = time.perf_counter()
+            down_timeline: list[dict[str, Any]] = []
+            while serving(manager, "serial") > 1 and time.perf_counter() - t1 < opts.max_wait:
+                await asyncio.sleep(0.5)
+                down_timeline.append(
+                    {"t": round(time.perf_counter() - t1, 2), "instances": serving(manager, "serial")}
+                )
+            down_s, down_to = time.perf_counter() - t1, serving(manager, "serial")
+            await autoscaler.stop()
+    decisions = [
+        {"t": round(d.at - started, 2), "from": d.current, "to": d.desired, "why": d.detail}
+        for d in autoscaler.decisions
+    ]
+    first_up = decisions[0]["t"] if decisions else None
+    peak = max([1, *(row["instances"] for row in timeline)])
+    return {
+        "server": f"serial.py, one call at a time, {opts.service_ms:g} ms each "
+        f"(<= {1000 / opts.service_ms:g} calls/s per instance)",
+        "clients": opts.clients,
+        "settings": settings,
+        "needed_instances": needed,
+        "before": {"instances": 1, "calls_per_s": round(before, 1)},
+        "after": {"instances": after_count, "calls_per_s": round(after, 1)},
+        "speedup": round(after / before, 2) if before else None,
+        "seconds_to_first_scale_up": first_up,
+        "seconds_to_needed": round(reached_at, 2) if reached_at is not None else None,
+        "peak_instances": peak,
+        "timeline": timeline,
+        "decisions": decisions,
+        "scale_down": {"to": down_to, "seconds": round(down_s, 2), "timeline": down_timeline},
+        "calls": load.done,
+        "failed_calls": len(load.failed),
+        "failures": load.failed[:5],
+        "verdict": {
+            "reached_needed_count": after_count == needed,
+            "no_overshoot": peak <= needed,
+            "first_scale_up_after_threshold_checks": first_up is not None
+            and first_up >= (settings["scale_up_threshold"] - 1) * opts.interval - 0.05,
+            "throughput_rises_with_instances": after >= 0.75 * before * after_count,
+            "scaled_back_to_min": down_to == 1,
+            "no_call_failed": not load.failed,
+        },
+    }
+
+
+SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {"autoscale": autoscale}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--service-ms", type=float, default=20.0)
+    parser.add_argument("--target-in-flight", type=float, default=4.0)
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between autoscaler checks")
+    parser.add_argument("--max-wait", type=float, default=60.0, help="seconds to wait for a count to settle")
+    opts = parser.parse_args()
+    names = list(SCENARIOS) if opts.scenario == "all" else [opts.scenario]
+    results = {name: await SCENARIOS[name](opts) for name in names}
+    print(json.dumps({"benchmark": "scale", "cpus": os.cpu_count(), "scenarios": results}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
