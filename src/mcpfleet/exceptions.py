@@ -28,11 +28,14 @@ Each message says what happened and what to do about it.
     ├── ScalingError ................. a server's instance count could not be changed as asked
     ├── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
     │   └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
-    └── BackupError .................. a backup could not be made, read or restored
-        ├── BackupNotFoundError ...... no backup with that id in the backup folder
-        ├── BackupCorruptError ....... a checksum does not match, or the archive is truncated
-        ├── ForeignArchiveError ...... the file is not an mcpfleet backup (another tar, a zip, ...)
-        └── UnsafeArchiveError ....... an entry would land outside the target (.., /abs, links, devices)
+    ├── BackupError .................. a backup could not be made, read or restored
+    │   ├── BackupNotFoundError ...... no backup with that id in the backup folder
+    │   ├── BackupCorruptError ....... a checksum does not match, or the archive is truncated
+    │   ├── ForeignArchiveError ...... the file is not an mcpfleet backup (another tar, a zip, ...)
+    │   └── UnsafeArchiveError ....... an entry would land outside the target (.., /abs, links, devices)
+    └── DeployError .................. the fleet cannot be rendered or deployed as asked
+        ├── EngineMissingError ....... no Docker Compose compatible engine is installed and running
+        └── KubernetesError .......... the Kubernetes API refused, failed, or cannot be reached
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ConnectionClosedError",
+    "DeployError",
+    "EngineMissingError",
     "FleetError",
     "ForeignArchiveError",
     "HandshakeTimeoutError",
     "InstallError",
+    "KubernetesError",
     "MissingEnvError",
     "PackageNotFoundError",
     "PermissionDeniedError",
@@ -294,3 +300,15 @@ class ForeignArchiveError(BackupError):
 
 class UnsafeArchiveError(BackupError):
     """An entry would be written outside the target folder, or is a link or a device: refused."""
+
+
+class DeployError(FleetError):
+    """The fleet cannot be rendered for containers, or a deployment failed; the message says why."""
+
+
+class EngineMissingError(DeployError):
+    """No container engine with Compose support is installed and running on this machine."""
+
+
+class KubernetesError(DeployError):
+    """A Kubernetes API call failed: no kubeconfig, the cluster is unreachable, or it refused."""

@@ -752,3 +752,15 @@ class MCPManager:
                 }
             )
         return rows
+
+    async def deploy_with_docker(
+        self, compose_file: str | Path = "docker-compose.mcp.yml", env_file: str | Path | None = None
+    ) -> str:
+        """Bring the fleet up with Docker Compose (or podman-compose) and wait until it is ready.
+
+        A missing ``compose_file`` is rendered from this fleet first (``env_file`` with it); see
+        :mod:`mcpfleet.deploy.compose`. Returns the gateway's URL.
+        """
+        from mcpfleet.deploy.compose import deploy_with_docker
+
+        return await deploy_with_docker(self.config, compose_file, env_file, environ=self._environ)

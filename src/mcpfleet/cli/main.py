@@ -7,6 +7,7 @@ from mcpfleet.cli.app import app
 from mcpfleet.cli.audit import audit_app
 from mcpfleet.cli.backup import backup_app
 from mcpfleet.cli.config_cmd import config_app
+from mcpfleet.cli.deploy import deploy_app
 from mcpfleet.cli.keys import keys_app
 
 __all__ = ["app", "main"]
@@ -15,6 +16,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(backup_app, name="backup")
+app.add_typer(deploy_app, name="deploy")
 COMMAND_MODULES = (
     approvals,
     commands,

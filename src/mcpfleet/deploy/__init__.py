@@ -1,0 +1,26 @@
+"""Deploying a fleet into containers: Compose files and an engine CLI, or Kubernetes manifests.
+
+The container design (a gateway plus one container per server, stdio bridged to HTTP by
+mcpfleet itself) is described in :mod:`mcpfleet.deploy.plan`.
+"""
+
+from __future__ import annotations
+
+from mcpfleet.deploy.cluster import DeploymentStatus, KubernetesCluster
+from mcpfleet.deploy.compose import ComposeEngine, ComposeFiles, compose_down, compose_up, render_compose
+from mcpfleet.deploy.kubernetes import render_manifests, write_manifests
+from mcpfleet.deploy.plan import DeployPlan, plan_fleet
+
+__all__ = [
+    "ComposeEngine",
+    "ComposeFiles",
+    "DeployPlan",
+    "DeploymentStatus",
+    "KubernetesCluster",
+    "compose_down",
+    "compose_up",
+    "plan_fleet",
+    "render_compose",
+    "render_manifests",
+    "write_manifests",
+]
