@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from helpers import fleet, free_port, own_server
-from mcpfleet.config import RestartPolicy
+from helpers import fleet, free_port, own_server, serve_http
+from mcpfleet.config import RemotePackage, RestartPolicy, ServerSpec
 from mcpfleet.manager import MCPManager
 from mcpfleet.monitoring import Alert, HealthMonitor, WebhookAlerts
 
@@ -188,3 +188,26 @@ async def test_a_dead_backup_is_found_by_the_rounds(tmp_path: Path) -> None:
         await HealthMonitor(manager, timeout=2.0, alerts=[]).round()
         assert [t.healthy for t in manager.load_balancer.backups("work")] == [False]
         assert [t.healthy for t in manager.load_balancer.targets("work")] == [True]
+
+
+async def test_a_server_that_could_not_start_is_started_when_it_can(tmp_path: Path) -> None:
+    """A remote server that is not up yet when the fleet starts: tried again with backoff,
+    alerted once, started (and "recovered") as soon as it answers."""
+    port = free_port()
+    spec = ServerSpec(package=RemotePackage(url=f"http://127.0.0.1:{port}/mcp"), startup_timeout=2)
+    alerts: list[Alert] = []
+    async with MCPManager(fleet(tmp_path / "home", late=spec), auto_install=True) as manager:
+        assert (await manager.start_all())["late"] != "ready"
+        assert manager.running_servers() == [] and manager.wanted == {"late"}
+        monitor = HealthMonitor(manager, interval=0.1, alerts=[alerts.append])
+        await monitor.start()
+        try:
+            await wait_for(lambda: [a.kind for a in alerts] == ["unhealthy"])
+            async with serve_http("work_server.py", "--http", "{port}", port=port):
+                await wait_for(lambda: manager.running_servers() == ["late"], within=30)
+                await wait_for(lambda: [a.kind for a in alerts] == ["unhealthy", "recovered"])
+                assert "lookup" in {t.name for t in await manager.list_tools("late")}
+        finally:
+            await monitor.stop()
+        await manager.stop_server("late")
+        assert manager.wanted == set()  # stopped on purpose: not started again

@@ -129,6 +129,9 @@ class MCPManager:
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._supervisors: dict[str, Supervisor] = {}
+        # Servers asked to run and not stopped since: one that could not start stays wanted,
+        # and the health monitor keeps trying it (a remote server that was not up yet, say).
+        self.wanted: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._repeat = RepeatSafety()
         self._lock_file: InstallLock | None = None
@@ -378,6 +381,7 @@ class MCPManager:
     async def start_server(self, server: str, instances: int | None = None) -> list[Instance]:
         """Start a server's instances (``instances`` overrides the config's count) and wait until ready."""
         spec = self.spec(server)
+        self.wanted.add(server)
         async with self._lock_for(server):
             if server in self._supervisors:
                 return self._supervisors[server].instances
@@ -418,6 +422,7 @@ class MCPManager:
 
     async def stop_server(self, server: str) -> None:
         self.spec(server)
+        self.wanted.discard(server)
         supervisor = self._supervisors.pop(server, None)
         if supervisor is not None:
             for instance in supervisor.instances:

@@ -103,6 +103,17 @@ class WebhookAlerts:
         log.error("webhook %s did not take an alert after %d tries (%s)", self.url, self.retries, problem)
 
 
+MAX_START_BACKOFF = 300.0  # seconds between tries to start a server that keeps failing to
+
+
+@dataclass
+class _Start:
+    tries: int = 0
+    next_try: float = 0.0
+    alerted: bool = False
+    task: asyncio.Task[None] | None = None
+
+
 @dataclass
 class _Track:
     failures: int = 0  # consecutive failed probes
@@ -145,6 +156,7 @@ class HealthMonitor:
         self.on_recovered = on_recovered
         self.last: dict[str, dict[str, Any]] = {}
         self._tracks: dict[str, _Track] = {}
+        self._starts: dict[str, _Start] = {}  # servers wanted but not running, being started again
         self._task: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Future[Any]] = set()
 
@@ -217,6 +229,10 @@ class HealthMonitor:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        starting = [a.task for a in self._starts.values() if a.task is not None]
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(*starting, return_exceptions=True)
         if self._deliveries:
             await asyncio.wait(self._deliveries, timeout=deliver_within)
 
@@ -246,7 +262,41 @@ class HealthMonitor:
                     )
                 await self._follow(server, instance, detail, status)
         await lb.check_health(self.timeout, remote_only=True)  # backup and redirect URLs
+        running = set(self.manager.running_servers())
+        for server in sorted(self.manager.wanted - running):
+            self._start_again(server)
+        for server in [s for s in self._starts if s in running]:
+            if self._starts.pop(server).alerted:
+                await self._alert_server("recovered", server, "started after failing to start")
         return results
+
+    def _start_again(self, server: str) -> None:
+        """Try again to start a server that could not start, with backoff (in the background:
+        a start may take its whole startup timeout)."""
+        attempt = self._starts.setdefault(server, _Start())
+        if attempt.task is not None or time.monotonic() < attempt.next_try:
+            return
+        attempt.task = asyncio.create_task(self._start(server, attempt), name=f"mcpfleet-start-{server}")
+
+    async def _start(self, server: str, attempt: _Start) -> None:
+        try:
+            await self.manager.start_server(server)
+        except FleetError as exc:
+            delay = min(self.interval * 2**attempt.tries, MAX_START_BACKOFF)
+            attempt.tries += 1
+            attempt.next_try = time.monotonic() + delay
+            log.warning(
+                "%s could not start (try %d): %s; trying again in %gs", server, attempt.tries, exc, delay
+            )
+            if not attempt.alerted:
+                attempt.alerted = True
+                await self._alert_server(
+                    "unhealthy", server, f"could not start: {exc}; retrying with backoff"
+                )
+        except Exception:  # a bug must not end the retries for good
+            log.exception("starting %s failed", server)
+        finally:
+            attempt.task = None
 
     async def _follow(
         self, server: str, instance: Instance, detail: dict[str, Any], status: dict[str, Any]
@@ -308,9 +358,14 @@ class HealthMonitor:
             except FleetError as exc:
                 log.warning("%s: replacing %s failed: %s", server, instance.id, exc)
 
+    async def _alert_server(self, kind: str, server: str, message: str) -> None:
+        await self._deliver(Alert(kind, server, "-", message))
+
     async def _alert(self, kind: str, server: str, instance: Instance, message: str) -> None:
+        await self._deliver(Alert(kind, server, instance.id, message))
+
+    async def _deliver(self, alert: Alert) -> None:
         """Hand the alert to every sink; slow ones (webhooks retrying) run apart from the checks."""
-        alert = Alert(kind, server, instance.id, message)
         for sink in self.alerts:
             try:
                 result = sink(alert)
