@@ -1,7 +1,8 @@
 """Scaling benchmark: instance counts that follow load, and what they do for throughput.
 
-    PYTHONPATH=src .venv/bin/python bench/scale.py [--scenario autoscale|all] [--clients 16]
+    PYTHONPATH=src .venv/bin/python bench/scale.py [--scenario autoscale|rolling|all] [--clients 16]
         [--service-ms 20] [--target-in-flight 4] [--interval 0.5]
+        [--instances 4] [--rate 200] [--repeat 3] [--warmup 2] [--pause 1]
 
 Prints one JSON object, one entry per scenario under ``scenarios``. One function per scenario
 (``SCENARIOS``); ``--scenario all`` (the default) runs each.
@@ -16,6 +17,13 @@ held for 3 s; throughput at that count ("after"); then the load stops and the co
 back down to ``min_instances``. Every call is checked; any failure is counted.
 Verdicts: the needed count is reached and not overshot; the first instance is added no sooner
 than ``scale_up_threshold`` checks; throughput rises at least 0.75 x the instance ratio.
+
+``rolling``: a server of ``--instances`` instances (bench/servers/echo.py, a lean stdio server)
+takes ``--rate`` calls per second, open loop (each call starts on schedule, whether or not the
+ones before it have answered), through ``MCPManager.execute_tool``, while
+``manager.rolling_update`` moves it to a new version and back, ``--repeat`` times each way.
+Target (issue: rolling updates): every update completes with zero failed calls; the time an
+update takes is reported, with call latency before and during updates.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import asyncio
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -171,7 +180,143 @@ async def autoscale(opts: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {"autoscale": autoscale}
+ECHO = str(Path(__file__).parent / "servers" / "echo.py")
+
+
+def _echo(release: str, instances: int) -> ServerSpec:
+    """bench/servers/echo.py as release ``release`` (a command package; only its args differ)."""
+    return ServerSpec(
+        package=CommandPackage(command=sys.executable, version=release),
+        args=[ECHO, "--release", release],
+        instances=instances,
+    )
+
+
+class OpenLoad:
+    """``rate`` calls per second, each started on schedule; latencies kept by phase."""
+
+    def __init__(self, manager: MCPManager, server: str, rate: float) -> None:
+        self.manager = manager
+        self.server = server
+        self.rate = rate
+        self.phase = "before"
+        self.latencies: dict[str, list[float]] = {}
+        self.failures: list[str] = []
+        self.started = 0
+        self._calls: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _one(self, phase: str) -> None:
+        began = time.perf_counter()
+        try:
+            result = await self.manager.execute_tool(self.server, "echo", {"text": "x"}, timeout=30)
+        except Exception as exc:  # every failure counts, whatever its kind
+            self.failures.append(repr(exc))
+            return
+        if result.get("isError"):
+            self.failures.append(json.dumps(result))
+            return
+        self.latencies.setdefault(phase, []).append(time.perf_counter() - began)
+
+    async def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while not self._stop.is_set():
+            due = start + self.started / self.rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self._one(self.phase))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+            self.started += 1
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._schedule())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        await asyncio.gather(*self._calls)
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        def ms(values: list[float], q: int) -> float | None:
+            if len(values) < 2:
+                return None
+            return round(statistics.quantiles(values, n=100)[q - 1] * 1000, 2)
+
+        return {
+            "calls": self.started,
+            "failed": len(self.failures),
+            "first_failures": self.failures[:3],
+            "achieved_rate": round(self.started / seconds, 1),
+            "latency_ms": {
+                phase: {"p50": ms(values, 50), "p99": ms(values, 99), "n": len(values)}
+                for phase, values in self.latencies.items()
+            },
+        }
+
+
+async def rolling(opts: argparse.Namespace) -> dict[str, Any]:
+    """Rolling updates of an ``--instances`` server under ``--rate`` calls/s: failed calls, time."""
+    with tempfile.TemporaryDirectory(prefix="mcpfleet-bench-") as home:
+        config = FleetConfig(home=home, servers={"echo": _echo("1", opts.instances)})
+        async with MCPManager(config) as manager:
+            await manager.install("echo")
+            await manager.start_server("echo")
+            load = OpenLoad(manager, "echo", opts.rate)
+            began = time.perf_counter()
+            load.start()
+            await asyncio.sleep(opts.warmup)  # calls at full rate before the first update
+            updates: list[dict[str, Any]] = []
+            try:
+                for n in range(opts.repeat * 2):
+                    release = "2" if n % 2 == 0 else "1"
+                    load.phase = "during"
+                    result = await manager.rolling_update(
+                        "echo", _echo(release, opts.instances), health_timeout=10, drain_timeout=10
+                    )
+                    load.phase = "after"
+                    updates.append(
+                        {
+                            "to": release,
+                            "ok": result.ok,
+                            "seconds": result.seconds,
+                            "per_instance_s": [r.seconds for r in result.instances],
+                        }
+                    )
+                    await asyncio.sleep(opts.pause)  # settle at full rate between updates
+            finally:
+                await load.stop()
+            seconds = time.perf_counter() - began
+            versions = {i.version for i in manager.get_server_instances("echo")}
+    calls = load.summary(seconds)
+    update_s = [u["seconds"] for u in updates]
+    return {
+        "benchmark": "scale",
+        "scenario": "rolling",
+        "cpus": os.cpu_count(),
+        "instances": opts.instances,
+        "rate": opts.rate,
+        "updates": updates,
+        "update_seconds_median": round(statistics.median(update_s), 3),
+        "update_seconds_max": round(max(update_s), 3),
+        "final_versions": sorted(versions),
+        **calls,
+        "verdict": {
+            "zero_failed_calls": calls["failed"] == 0,
+            "every_update_completed": all(u["ok"] for u in updates),
+            "rate_held": calls["achieved_rate"] >= 0.95 * opts.rate,
+        },
+    }
+
+
+SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+    "autoscale": autoscale,
+    "rolling": rolling,
+}
 
 
 async def main() -> None:
@@ -184,6 +329,11 @@ async def main() -> None:
     parser.add_argument("--target-in-flight", type=float, default=4.0)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between autoscaler checks")
     parser.add_argument("--max-wait", type=float, default=60.0, help="seconds to wait for a count to settle")
+    parser.add_argument("--instances", type=int, default=4, help="rolling: instances of the server")
+    parser.add_argument("--rate", type=float, default=200.0, help="rolling: calls per second")
+    parser.add_argument("--repeat", type=int, default=3, help="rolling: updates each way")
+    parser.add_argument("--warmup", type=float, default=2.0, help="rolling: seconds of load first")
+    parser.add_argument("--pause", type=float, default=1.0, help="rolling: seconds of load between updates")
     opts = parser.parse_args()
     names = list(SCENARIOS) if opts.scenario == "all" else [opts.scenario]
     results = {name: await SCENARIOS[name](opts) for name in names}

@@ -26,6 +26,7 @@ Each message says what happened and what to do about it.
     ├── ToolCallError ................ the server answered a request with a JSON-RPC error
     ├── RateLimitedError ............. a rate limit refused a call; retry after ``retry_after`` seconds
     ├── ScalingError ................. a server's instance count could not be changed as asked
+    ├── RolloutError ................. a rolling update stopped; ``result`` says where and what runs now
     ├── AuditError ................... the audit log cannot be used as asked (closed, misconfigured)
     │   └── AuditStoreError .......... the audit store could not be read or written (down, bad file)
     ├── BackupError .................. a backup could not be made, read or restored
@@ -69,6 +70,7 @@ __all__ = [
     "RateLimitedError",
     "RegistryError",
     "RequestTimeoutError",
+    "RolloutError",
     "ScalingError",
     "SecretError",
     "ServerError",
@@ -265,6 +267,18 @@ class RateLimitedError(FleetError):
 
 class ScalingError(FleetError):
     """A server's instance count could not be changed as asked (a bad count, a backend that refused)."""
+
+
+class RolloutError(FleetError):
+    """A rolling update stopped before every instance ran the new version.
+
+    ``result`` is the :class:`~mcpfleet.rollout.RolloutResult`: each instance's outcome, timings,
+    the reason, and the version the fleet runs now. The message says all of that in short.
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        self.result = result
+        super().__init__(message)
 
 
 class AuditError(FleetError):

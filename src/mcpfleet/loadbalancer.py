@@ -235,15 +235,27 @@ class LoadBalancer:
         self,
         server: str,
         instance_id: str,
-        address: str | Backend,
+        address: str | Backend | None,
         *,
         weight: int = 1,
         headers: Mapping[str, str] | None = None,
         pool: Any = None,
     ) -> Target:
-        """Add (or replace) a target: an address (``host:port`` or URL) or a backend object."""
+        """Add (or replace) a target: an address (``host:port`` or URL) or a backend object.
+
+        ``None`` (the ``url`` of a local instance) keeps the target already there: a local
+        instance's ``update()`` or ``rollback()`` has put it back in rotation itself.
+        """
         if weight < 1:
             raise ValueError(f"weight must be at least 1, got {weight}")
+        if address is None:
+            existing = self._targets.get(server, {}).get(instance_id)
+            if existing is None:
+                raise ValueError(
+                    f"{server}/{instance_id} has no address: pass host:port, an MCP URL or the instance "
+                    "itself (a local instance returns to rotation through its update() or rollback())"
+                )
+            return existing
         if isinstance(address, str):
             url = mcp_url(address)
             backend: Backend = RemoteBackend(server, url, headers=headers, pool=pool)

@@ -45,6 +45,7 @@ from mcpfleet.install import (
     InstallOutcome,
     InstallStrategy,
     LaunchSpec,
+    LockRecord,
     install_many,
     installer_for,
 )
@@ -53,6 +54,8 @@ from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
 from mcpfleet.pooling import ConnectionPool
 from mcpfleet.protocol.paging import all_pages
 from mcpfleet.retry import RepeatSafety
+from mcpfleet.rollout import NewVersion, Releases, Rollout, RolloutResult, Smoke
+from mcpfleet.rollout import Progress as RolloutProgress
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
 from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
 from mcpfleet.settings import Settings
@@ -139,6 +142,7 @@ class MCPManager:
         self.installs: dict[str, InstallOutcome] = {}  # each server's last install attempt, for metrics
         self.latencies = CallLatencies()  # recent tools/call durations per server (autoscaler's p95)
         self._scaling: dict[str, asyncio.Lock] = {}
+        self._releases: dict[str, Releases] = {}  # each server's versions, for rolling updates
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -326,6 +330,7 @@ class MCPManager:
             clock=self._clock,
             on_event=self._emit,
             pool=self.connection_pool,
+            updater=self.releases(server),
         )
 
     # ----------------------------------------------------------------- environment
@@ -355,7 +360,8 @@ class MCPManager:
     def _server_env(self, server: str, spec: ServerSpec) -> dict[str, str]:
         return resolve_all(spec.env, self._variables(server), where=f"servers.{server}.env")
 
-    def _launch(self, server: str, spec: ServerSpec) -> LaunchSpec:
+    def _launch(self, server: str, spec: ServerSpec, record: LockRecord | None = None) -> LaunchSpec:
+        """How to start the server; ``record`` is an install other than the lock's (a staged version)."""
         variables = self._variables(server)
         resolved = spec.model_copy(
             update={
@@ -367,7 +373,7 @@ class MCPManager:
             }
         )
         installer = installer_for(spec.package)
-        return installer.launch(server, resolved, self.home, self.lock.get(server))
+        return installer.launch(server, resolved, self.home, record or self.lock.get(server))
 
     def _version(self, server: str) -> str:
         record = self.lock.get(server)
@@ -654,6 +660,48 @@ class MCPManager:
         """``"maintenance"``, ``"draining"`` or ``None`` (taking calls)."""
         self.spec(server)
         return self.load_balancer.mode(server)
+
+    # ----------------------------------------------------------------- versions
+
+    def releases(self, server: str) -> Releases:
+        """A server's versions: the committed one, those staged beside it, the switch between them."""
+        self.spec(server)
+        if server not in self._releases:
+            self._releases[server] = Releases(self, server)
+        return self._releases[server]
+
+    async def rolling_update(
+        self,
+        server: str,
+        new_version: NewVersion,
+        *,
+        health_timeout: float = 10.0,
+        drain_timeout: float = 30.0,
+        smoke: Smoke | None = None,
+        progress: RolloutProgress | None = None,
+        save: bool = True,
+    ) -> RolloutResult:
+        """Move every instance of ``server`` to ``new_version``, one at a time, losing no call.
+
+        ``new_version`` is a package version (npm, pypi, oci; a label for command and remote
+        servers) or the server's whole next :class:`ServerSpec`. It is installed beside the
+        running version; then each instance is replaced by one of the new version that must
+        answer ``tools/list`` (and ``smoke``, a ``(tool, arguments)`` call) within
+        ``health_timeout`` before it takes calls, and only then does the old one leave rotation,
+        finish its calls (up to ``drain_timeout``) and stop. When all run it, the install lock and
+        the config switch (``save``: the fleet file too). A server that is not running is
+        installed and checked on one temporary instance. ``progress`` receives each step.
+
+        A failed gate stops the update: updated instances return to the old version, the lock
+        and config stay, and :class:`~mcpfleet.exceptions.RolloutError` says what happened;
+        its ``result`` is the :class:`~mcpfleet.rollout.RolloutResult`. See :mod:`mcpfleet.rollout`.
+
+            result = await manager.rolling_update("time", "2026.10.19")
+        """
+        releases = self.releases(server)
+        releases.save = save
+        rollout = Rollout(releases, health_timeout, drain_timeout, smoke, progress)
+        return await rollout.run(new_version)
 
     # ----------------------------------------------------------------- data
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcpfleet.cli import approvals, commands, health, serve, traffic
+from mcpfleet.cli import approvals, commands, health, serve, traffic, update
 from mcpfleet.cli.app import app
 from mcpfleet.cli.audit import audit_app
 from mcpfleet.cli.backup import backup_app
@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     health,
     serve,
     traffic,
+    update,
 )  # importing them registers their commands on `app`
 
 

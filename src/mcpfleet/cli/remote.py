@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from mcpfleet.exceptions import FleetError
+from mcpfleet.exceptions import FleetError, RolloutError
 from mcpfleet.manager import ToolInfo
 
 __all__ = ["AdminClient"]
@@ -32,6 +34,11 @@ class AdminClient:
             raise FleetError(
                 f"The gateway at {self.base_url} did not answer ({exc}); is `mcpfleet up` running?"
             ) from None
+        return self._check(response)
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
+        """The JSON body of a response; a FleetError with the gateway's message if it is an error."""
         try:
             body = response.json()
         except ValueError:
@@ -90,3 +97,39 @@ class AdminClient:
             "POST", f"/api/v1/servers/{server}/tools/{tool}", json=arguments
         )
         return result
+
+    async def update(
+        self, server: str, body: dict[str, Any], on_event: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """A rolling update on the live fleet: ``on_event`` sees each step; returns the result.
+
+        Raises :class:`RolloutError` (its ``result`` a plain dict) when the update stopped.
+        """
+        path = f"/api/v1/servers/{server}/update"
+        try:
+            async with (
+                httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=self.headers) as http,
+                http.stream("POST", path, json=body) as response,
+            ):
+                if response.status_code >= 400:
+                    await response.aread()
+                    return dict(self._check(response))
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    message = json.loads(line)
+                    if "event" in message:
+                        on_event(message["event"])
+                    elif "error" in message:
+                        raise RolloutError(str(message["error"]), message.get("result"))
+                    else:
+                        return dict(message["result"])
+        except httpx.HTTPError as exc:
+            raise FleetError(
+                f"The gateway at {self.base_url} stopped answering during the update ({exc}); "
+                "the update goes on there: see `mcpfleet status`"
+            ) from None
+        raise FleetError(
+            f"The gateway at {self.base_url} ended the update's stream without a result; "
+            "see `mcpfleet status`"
+        )

@@ -14,7 +14,14 @@ from rich.table import Table
 
 from mcpfleet.install import BatchResult
 
-__all__ = ["install_progress", "install_table", "result_text", "status_table", "tools_table"]
+__all__ = [
+    "install_progress",
+    "install_table",
+    "result_text",
+    "rollout_table",
+    "status_table",
+    "tools_table",
+]
 
 
 def _uptime(seconds: float | None) -> str:
@@ -65,17 +72,42 @@ def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
         if row.get("failed"):
             state = f"[bold red]failed[/]: {row['failed'][:60]}"
         ready = sum(1 for i in instances if i["state"] == "ready")
+        version = str(row["version"])
+        running = sorted({str(i["version"]) for i in instances if i.get("version") is not None})
+        if running and running != [version]:  # mid-update, or an update stopped half-way
+            version += f" (running {', '.join(running)})"
         table.add_row(
             row["server"],
             row["type"],
             row["package"],
-            str(row["version"]),
+            version,
             "[green]yes[/]" if row["installed"] else "[yellow]no[/]",
             f"{ready}/{len(instances)}" if instances else "0",
             state,
             " ".join(str(i["pid"]) for i in instances if i.get("pid")) or "-",
             str(sum(int(i.get("restarts", 0)) for i in instances)),
             _uptime(min((i["uptime"] for i in instances if i.get("uptime") is not None), default=None)),
+        )
+    return table
+
+
+def rollout_table(result: dict[str, Any]) -> Table:
+    """Each instance of a rolling update (a ``RolloutResult.to_dict()``): outcome, version, time."""
+    title = f"{result['server']}: {result['from_version']} -> {result['to_version']}"
+    table = Table(title=title, title_justify="left")
+    for col in ("instance", "now", "outcome", "version", "seconds", "reason"):
+        table.add_column(col, no_wrap=col != "reason")
+    styles = {"updated": "green", "rolled_back": "yellow", "not_reached": "dim"}
+    for r in result["instances"]:
+        style = styles.get(r["outcome"], "bold red")
+        cut = f"; {r['cut']} call(s) cut at the drain timeout" if r.get("cut") else ""
+        table.add_row(
+            r["instance"],
+            r["now"] or "-",
+            f"[{style}]{r['outcome']}[/]",
+            r["version"],
+            f"{r['seconds']:.2f}",
+            (r["reason"] or "")[:300] + cut,
         )
     return table
 

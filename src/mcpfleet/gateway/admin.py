@@ -5,6 +5,9 @@ GET  /api/v1/tools[?server=NAME]            tools, per server
 POST /api/v1/servers/{name}/tools/{tool}    call a tool; body: the arguments object
 POST /api/v1/servers/{name}/drain           {"timeout": 30}: no new calls; wait for those in flight
 POST /api/v1/servers/{name}/maintenance     {"enabled": true, "drain_timeout": 30} (drains first)
+POST /api/v1/servers/{name}/update          {"version": "2.0"} or {"spec": {...}}: rolling update;
+                                            streams NDJSON: {"event": ...} lines, then {"result": ...}
+                                            (or {"error": ..., "result": ...})
 POST /api/v1/servers/{name}/{action}        start | stop | restart
 GET  /api/v1/approvals                      servers agents asked for, waiting for an operator
 POST /api/v1/approvals/{id}                 {"approve": true|false}
@@ -17,14 +20,18 @@ GET  /metrics                               Prometheus text format
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mcpfleet import __version__
@@ -32,17 +39,21 @@ from mcpfleet.exceptions import (
     FleetError,
     PermissionDeniedError,
     RateLimitedError,
+    RolloutError,
     ToolCallError,
     UnknownServerError,
 )
 from mcpfleet.gateway.http import PRINCIPAL
 from mcpfleet.metrics import CONTENT_TYPE
+from mcpfleet.rollout import RolloutEvent, UpdateRequest
 from mcpfleet.security.metadata import metadata_routes
 
 if TYPE_CHECKING:
     from mcpfleet.gateway.app import Gateway
 
 __all__ = ["admin_app"]
+
+log = logging.getLogger("mcpfleet.gateway")
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -141,6 +152,22 @@ OPENAPI: dict[str, Any] = {
                     "400": _schema("Error"),
                     "404": _schema("Error"),
                     "503": _schema("Error"),
+                },
+            }
+        },
+        "/api/v1/servers/{name}/update": {
+            "post": {
+                "summary": "Rolling update to another version; streams progress as NDJSON, then the result",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "content": {"application/json": {"schema": UpdateRequest.model_json_schema()}}
+                },
+                "responses": {
+                    "200": {"content": {"application/x-ndjson": {"schema": {"type": "object"}}}},
+                    "400": _schema("Error"),
+                    "404": _schema("Error"),
                 },
             }
         },
@@ -329,6 +356,54 @@ def admin_app(gateway: Gateway) -> Starlette:
             return _fleet_error(exc)
         return JSONResponse({"mode": manager.maintenance_mode(name), "in_flight": left})
 
+    rollouts: set[asyncio.Task[Any]] = set()  # run apart from the request: a client gone stops nothing
+
+    async def update(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await _body(request)
+        try:
+            asked = UpdateRequest.model_validate(body)
+            manager.spec(name)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            return _error(400, f'the body must be {{"version": "..."}} or {{"spec": {{...}}}}: {problems}')
+        except FleetError as exc:
+            return _fleet_error(exc)
+        events: asyncio.Queue[RolloutEvent | None] = asyncio.Queue()
+        task = asyncio.create_task(
+            manager.rolling_update(
+                name,
+                asked.target,
+                health_timeout=asked.health_timeout,
+                drain_timeout=asked.drain_timeout,
+                smoke=asked.smoke_call,
+                progress=events.put_nowait,
+            )
+        )
+        rollouts.add(task)
+        task.add_done_callback(rollouts.discard)
+        task.add_done_callback(lambda _: events.put_nowait(None))
+
+        async def lines() -> AsyncIterator[str]:
+            while (event := await events.get()) is not None:
+                yield json.dumps({"event": asdict(event)}) + "\n"
+            try:
+                result = task.result()
+            except RolloutError as exc:
+                done = exc.result.to_dict() if exc.result is not None else None
+                yield json.dumps({"error": str(exc), "result": done}) + "\n"
+            except FleetError as exc:
+                yield json.dumps({"error": str(exc)}) + "\n"
+            except Exception as exc:  # a bug: the client still hears that it ended, and how
+                log.exception("rolling update of %s failed", name)
+                yield json.dumps({"error": f"the update of {name} failed unexpectedly: {exc!r}"}) + "\n"
+            else:
+                yield json.dumps({"result": result.to_dict()}) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     async def approvals(request: Request) -> Response:
         return JSONResponse({"approvals": [a.to_dict() for a in gateway.on_demand.pending.values()]})
 
@@ -375,6 +450,7 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/api/v1/servers/{name}/tools/{tool}", call, methods=["POST"]),
             Route("/api/v1/servers/{name}/drain", drain, methods=["POST"]),
             Route("/api/v1/servers/{name}/maintenance", maintenance, methods=["POST"]),
+            Route("/api/v1/servers/{name}/update", update, methods=["POST"]),
             Route("/api/v1/servers/{name}/{action}", action, methods=["POST"]),
             Route("/api/v1/approvals", approvals),
             Route("/api/v1/approvals/{id}", decide, methods=["POST"]),

@@ -107,16 +107,27 @@ class BaseInstaller(ABC):
     @staticmethod
     def new_slot(home: FleetHome, server: str) -> Path:
         """A fresh folder to install into. Installs never move (venv scripts hold absolute
-        paths): the lock points at the slot, and older slots go only after a success."""
+        paths): the lock points at the slot, and older slots go only once the lock has switched
+        (``install`` leaves them; whoever switches the lock calls :meth:`retire_others`), so a
+        rolling update runs the old slot and the new one side by side."""
         slot = home.server_dir(server) / f"i{time.time_ns()}"
         slot.mkdir(parents=True)
         return slot
 
-    @staticmethod
-    def retire_others(home: FleetHome, server: str, keep: Path) -> None:
+    @classmethod
+    def retire_others(cls, home: FleetHome, server: str, keep: LockRecord | None) -> None:
+        """Remove the server's slots other than ``keep``'s (the record the lock now points at)."""
+        kept = cls.slot_of(keep)
         for other in home.server_dir(server).glob("i*"):
-            if other != keep:
+            if other != kept:
                 shutil.rmtree(other, ignore_errors=True)
+
+    @classmethod
+    def discard(cls, home: FleetHome, server: str, record: LockRecord | None) -> None:
+        """Remove the slot of an install the lock never pointed at (a failed rolling update's)."""
+        slot = cls.slot_of(record)
+        if slot is not None and slot.parent == home.server_dir(server) and slot.name.startswith("i"):
+            shutil.rmtree(slot, ignore_errors=True)
 
     @staticmethod
     def slot_of(record: LockRecord | None) -> Path | None:

@@ -103,6 +103,7 @@ async def install_many(
                 )
                 lock.set(server, record)
                 lock.save()
+                installer.retire_others(home, server, record)  # only now: the lock has switched
                 if verify is not None:
                     report(server, "verifying: start, handshake, list tools", 0.8)
                     try:

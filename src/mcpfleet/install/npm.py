@@ -81,7 +81,6 @@ class NpmInstaller(BaseInstaller):
         except BaseException:
             shutil.rmtree(slot, ignore_errors=True)
             raise
-        self.retire_others(home, server, slot)
         detail = {"path": str(slot)}
         lock_file = slot / "package-lock.json"
         if lock_file.exists():

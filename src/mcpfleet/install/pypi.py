@@ -88,7 +88,6 @@ class PypiInstaller(BaseInstaller):
         except BaseException:
             shutil.rmtree(slot, ignore_errors=True)
             raise
-        self.retire_others(home, server, slot)
         return LockRecord("pypi", package.name, package.version, resolved, detail={"path": str(slot)})
 
     def launch(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> LaunchSpec:

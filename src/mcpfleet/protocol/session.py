@@ -120,6 +120,14 @@ class ClientSession:
     def in_flight(self) -> int:
         return len(self._pending)
 
+    async def wait_idle(self, timeout: float) -> int:
+        """Wait up to ``timeout`` for the requests in flight to end; returns how many remain."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._pending:
+                    await asyncio.wait(list(self._pending.values()))
+        return len(self._pending)
+
     # ------------------------------------------------------------------ handshake
 
     async def open(self, timeout: float = 30.0) -> ClientSession:

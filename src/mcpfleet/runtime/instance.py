@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.config import ServerSpec
@@ -28,7 +28,7 @@ from mcpfleet.install import LaunchSpec
 from mcpfleet.protocol import ClientSession, HttpTransport, StdioTransport
 from mcpfleet.runtime.process import StderrLog, child_env, kill_group, leader_exited, spawn, terminate
 
-__all__ = ["Instance", "InstanceState"]
+__all__ = ["Instance", "InstanceState", "Updater"]
 
 log = logging.getLogger("mcpfleet.runtime")
 Notify = Callable[[str, dict[str, Any]], None]
@@ -42,6 +42,14 @@ class InstanceState(StrEnum):
     UNHEALTHY = "unhealthy"
     FAILED = "failed"
     STOPPED = "stopped"
+
+
+class Updater(Protocol):
+    """What moves one instance to another version and back (the manager's rollout machinery)."""
+
+    async def update(self, instance: Instance, version: Any) -> bool: ...
+
+    async def rollback(self, instance: Instance) -> bool: ...
 
 
 class Instance:
@@ -64,6 +72,7 @@ class Instance:
         clock: Clock | None = None,
         on_notification: Notify | None = None,
         pool: Any = None,
+        updater: Updater | None = None,
     ) -> None:
         self.server = server
         self.index = index
@@ -84,6 +93,7 @@ class Instance:
         self.started_at: float | None = None
         self.last_error: str | None = None
         self.ended = asyncio.Event()
+        self.updater = updater
         self._watch: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ facts
@@ -298,3 +308,30 @@ class Instance:
             self.last_error = str(exc)
             return False
         return True
+
+    # ------------------------------------------------------------------ versions
+
+    async def update(self, version: Any) -> bool:
+        """Move this instance to ``version`` in place (the guide's rolling-update loop).
+
+        ``version`` is a package version string or a whole :class:`ServerSpec`. The instance
+        leaves rotation, its calls in flight finish, it restarts on the new version and returns
+        to rotation only if it passes a health check (``tools/list``). Returns False when it
+        failed to start or to pass: it is then stopped and :meth:`rollback` brings the old
+        version back. Once every instance runs the new version, the install lock and the
+        config switch to it. :meth:`MCPManager.rolling_update` does all of this for a whole
+        server, without losing capacity.
+        """
+        return await self._updater().update(self, version)
+
+    async def rollback(self) -> bool:
+        """Return this instance to the version the fleet's install lock holds, back in rotation."""
+        return await self._updater().rollback(self)
+
+    def _updater(self) -> Updater:
+        if self.updater is None:
+            raise FleetError(
+                f"{self.id} was not started by an MCPManager, so it cannot change versions; "
+                "start the server with MCPManager.start_server() and use the instances it returns"
+            )
+        return self.updater

@@ -20,7 +20,7 @@ from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import FleetError
 from mcpfleet.home import FleetHome
 from mcpfleet.install import LaunchSpec
-from mcpfleet.runtime.instance import Instance, InstanceState
+from mcpfleet.runtime.instance import Instance, InstanceState, Updater
 
 __all__ = ["Supervisor"]
 
@@ -44,6 +44,7 @@ class Supervisor:
         on_event: Event | None = None,
         rng: random.Random | None = None,
         pool: Any = None,
+        updater: Updater | None = None,
     ) -> None:
         self.server = server
         self.pool = pool  # a ConnectionPool for remote servers' sessions
@@ -54,6 +55,7 @@ class Supervisor:
         self.version = version
         self.clock = clock or MonotonicClock()
         self.on_event = on_event
+        self.updater = updater  # given to each instance: what its update()/rollback() use
         self.instances: list[Instance] = []
         self._rng = rng or random.Random()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -81,19 +83,31 @@ class Supervisor:
     def _notify(self, method: str, params: dict[str, Any]) -> None:
         self._emit(method, params)
 
-    def new_instance(self) -> Instance:
-        """The next instance of this server, not started and not yet supervised."""
+    def new_instance(
+        self,
+        *,
+        spec: ServerSpec | None = None,
+        launch: LaunchSpec | None = None,
+        version: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Instance:
+        """The next instance of this server, not started and not yet supervised.
+
+        ``spec``, ``launch``, ``version`` and ``env`` override the supervisor's own (a rolling
+        update starts instances of the next version beside those of the current one).
+        """
         instance = Instance(
             self.server,
             self._next_index,
-            self.spec,
-            self.launch,
+            spec or self.spec,
+            launch or self.launch,
             self.home,
-            env=self.env,
-            version=self.version,
+            env=self.env if env is None else env,
+            version=version or self.version,
             clock=self.clock,
             on_notification=self._notify,
             pool=self.pool,
+            updater=self.updater,
         )
         self._next_index += 1
         return instance
@@ -174,6 +188,28 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(i.stop() for i in self.instances), return_exceptions=True)
+
+    def adopt(self, instance: Instance) -> None:
+        """Make a started instance one of this server's (if it is not yet) and restart it on crashes."""
+        if instance not in self.instances:
+            self.instances.append(instance)
+        self._supervise(instance)
+
+    async def unwatch(self, instance: Instance) -> None:
+        """Stop restarting an instance (it keeps running) while something else stops and starts it."""
+        task = self._tasks.pop(instance.id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def retire(self, instance: Instance, grace: float = 5.0) -> None:
+        """Stop an instance for good and forget it (its process group is reaped)."""
+        await self.unwatch(instance)
+        if instance in self.instances:
+            self.instances.remove(instance)
+        self._given_up.pop(instance.id, None)
+        self._history.pop(instance.id, None)
+        await instance.stop(grace)
 
     def gave_up_on(self, instance_id: str) -> str | None:
         """Why the supervisor stopped restarting an instance, or None if it has not."""
