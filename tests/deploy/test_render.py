@@ -85,11 +85,13 @@ def test_compose_passes_each_container_only_the_secrets_it_reads(
         "mcp-memory": {"GH_TOKEN"},
         "mcp-time": {"MCPFLEET_TIME_API_KEY"},
         "mcp-toy": set(),
-        "mcpfleet-gateway": {"SEARCH_TOKEN"},
+        # The gateway's replicas share a session secret, made at render time unless the fleet has one.
+        "mcpfleet-gateway": {"SEARCH_TOKEN", "MCPFLEET_SESSION_SECRET"},
     }
     assert services["mcp-memory"]["environment"]["GH_TOKEN"].startswith("${GH_TOKEN:?")
     lines = files.env_file.read_text().splitlines()
     assert f"GH_TOKEN='{REFERENCED_SECRET}'" in lines and f"MCPFLEET_TIME_API_KEY='{LITERAL_SECRET}'" in lines
+    assert any(line.startswith("MCPFLEET_SESSION_SECRET='") and len(line) > 60 for line in lines)
     assert files.env_file.stat().st_mode & 0o777 == 0o600
     assert files.missing == ()
 
@@ -219,7 +221,9 @@ def test_secrets_are_never_written_in_clear(
         assert leaked == ([*secrets] if path == compose.env_file else []), path
     secret = by_kind(manifests, "Secret")["mcpfleet-secrets"]
     assert "stringData" not in secret
-    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert len(decoded.pop("MCPFLEET_SESSION_SECRET")) >= 40  # made at render time for the replicas
+    assert decoded == {
         "GH_TOKEN": REFERENCED_SECRET,
         "MCPFLEET_TIME_API_KEY": LITERAL_SECRET,
         "SEARCH_TOKEN": SEARCH_SECRET,

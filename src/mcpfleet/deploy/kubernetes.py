@@ -28,6 +28,7 @@ from mcpfleet.deploy.plan import (
     CONFIG_DIR,
     DEFAULT_IMAGE,
     HOME_DIR,
+    SESSION_SECRET,
     DeployPlan,
     ServiceUnit,
     plan_fleet,
@@ -91,9 +92,7 @@ def _deployment(
 ) -> Manifest:
     selector = {"app.kubernetes.io/name": unit.name, **PART_OF}
     env: list[dict[str, Any]] = [{"name": "MCPFLEET_LOG_FORMAT", "value": "json"}]
-    env += [
-        {"name": var, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": var}}} for var in unit.variables
-    ]
+    env += [{"name": var, "valueFrom": {"secretKeyRef": _secret_ref(var)}} for var in unit.variables]
     container = {
         "name": "mcpfleet",
         "image": image,
@@ -281,3 +280,10 @@ def write_manifests(manifests: Iterable[Manifest], out_dir: Path) -> list[Path]:
         path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
         written.append(path)
     return written
+
+
+def _secret_ref(var: str) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": SECRET, "key": var}
+    if var == SESSION_SECRET:
+        ref["optional"] = True  # without it the replicas still run, each with its own sessions
+    return ref

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +39,8 @@ from mcpfleet.exceptions import ConfigError, DeployError
 from mcpfleet.secrets import is_secret_key, load_env_file, references, resolve
 from mcpfleet.security import check_exposure
 from mcpfleet.security.config import AuthConfig
+
+SESSION_SECRET = "MCPFLEET_SESSION_SECRET"  # shared by the gateway's replicas
 
 __all__ = [
     "CONFIG_DIR",
@@ -283,7 +286,15 @@ def plan_fleet(
             "home": HOME_DIR,
             "env_file": None,
             "servers": gateway_servers,
-            "gateway": config.gateway.model_copy(update={"host": gateway_bind, "port": gw_port}),
+            "gateway": config.gateway.model_copy(
+                update={
+                    "host": gateway_bind,
+                    "port": gw_port,
+                    # Replicas behind one Service must share a session secret, or a client's
+                    # next request on another replica would find no session.
+                    "session_secret": config.gateway.session_secret or "${" + SESSION_SECRET + ":-}",
+                }
+            ),
             "tracing": tracing,
         },
         deep=True,
@@ -300,6 +311,10 @@ def plan_fleet(
     )  # fmt: skip
 
     available = {**load_env_file(config.env_file), **environ, **lifter.literals}
+    if not config.gateway.session_secret:
+        available.setdefault(
+            SESSION_SECRET, secrets.token_urlsafe(32)
+        )  # made here, kept in .env / the Secret
     wanted = sorted({v for unit in (*servers, gateway) for v in unit.variables})
     return DeployPlan(
         gateway=gateway,
