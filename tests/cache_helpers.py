@@ -6,41 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from helpers import wait_port
 from mcpfleet.cache import BaseCache, key
 
 SHARED_REDIS = "redis://127.0.0.1:6379/6"  # the shared test Redis; the cache tests' database
-
-
-class FakeClock:
-    """Real monotonic time plus an offset the test moves forward; sleeping only moves it."""
-
-    def __init__(self, frozen: bool = True) -> None:
-        self.frozen = frozen
-        self.base = 1000.0 if frozen else time.monotonic()
-        self.offset = 0.0
-
-    def monotonic(self) -> float:
-        return (self.base if self.frozen else time.monotonic()) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.offset += seconds
-        await asyncio.sleep(0)
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait, polling every 10 ms, until ``condition()`` holds; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

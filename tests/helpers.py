@@ -12,7 +12,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +110,40 @@ async def serve_gateway(manager: MCPManager) -> AsyncIterator[str]:
         yield server.url
     finally:
         await server.stop()
+
+
+class FakeClock:
+    """A monotonic clock for tests: frozen (it moves only when told, or when something sleeps on
+    it), or real time plus an offset the test moves forward (``frozen=False``)."""
+
+    def __init__(self, frozen: bool = True) -> None:
+        self.frozen = frozen
+        self.base = 1000.0 if frozen else time.monotonic()
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return (self.base if self.frozen else time.monotonic()) + self.offset
+
+    @property
+    def now(self) -> float:
+        return self.monotonic()
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self.offset += value - self.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.offset += seconds
+        await asyncio.sleep(0)
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait, polling every 10 ms, until ``condition()`` holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

@@ -24,20 +24,6 @@ from helpers import free_port
 AUDIENCE = "https://fleet.test/mcp"
 
 
-class ManualClock:
-    """A monotonic clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 @dataclass
 class SigningKey:
     kid: str

@@ -32,7 +32,7 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from helpers import fleet, own_server
+from helpers import FakeClock, fleet, own_server
 from mcpfleet.autoscale import (
     AutoScaler,
     BaseScaler,
@@ -52,20 +52,6 @@ from mcpfleet.metrics import MetricsCollector
 from mcpfleet.monitoring import HealthMonitor
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class FakeClock:
-    """Time that moves only when told (or when something sleeps on it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 async def wait_for(predicate: Callable[[], bool], within: float = 20.0, what: str = "condition") -> None:

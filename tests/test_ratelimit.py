@@ -10,13 +10,13 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from helpers import free_port, wait_port
+from helpers import FakeClock, free_port, until, wait_port
 from mcpfleet.config import parse_config
 from mcpfleet.exceptions import ConfigError, RateLimitedError
 from mcpfleet.ratelimit import Bucket, MemoryRateLimiter, RateLimitConfig, create_rate_limiter
@@ -28,25 +28,6 @@ pytestmark = pytest.mark.timeout(30)
 SHARED_REDIS = "redis://127.0.0.1:6379/9"  # the shared test Redis; this file's database
 
 
-class FakeClock:
-    """Real monotonic time plus an offset the test moves forward; sleeping only moves it."""
-
-    def __init__(self, frozen: bool = True) -> None:
-        self.frozen = frozen
-        self.base = 1000.0 if frozen else time.monotonic()
-        self.offset = 0.0
-
-    def monotonic(self) -> float:
-        return (self.base if self.frozen else time.monotonic()) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.offset += seconds
-        await asyncio.sleep(0)
-
-
 def limits(**data: Any) -> RateLimitConfig:
     return RateLimitConfig.model_validate(data)
 
@@ -56,14 +37,6 @@ async def refused(limiter: Any, principal: str = "alice", roles: tuple[str, ...]
     with pytest.raises(RateLimitedError) as info:
         await limiter.acquire(principal, roles, server, tool)
     return info.value
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 # ------------------------------------------------------------------ config

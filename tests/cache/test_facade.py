@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from cache_helpers import SHARED_REDIS, FakeClock, until
+from cache_helpers import SHARED_REDIS
+from helpers import FakeClock, until
 from mcpfleet.cache import CacheConfig, CacheStrategy, MCPCache, MemoryCache
 
 pytestmark = pytest.mark.timeout(15)

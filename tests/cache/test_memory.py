@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cache_helpers import VICTIM, FakeClock, victims_of_one_eviction
+from cache_helpers import VICTIM, victims_of_one_eviction
+from helpers import FakeClock
 from mcpfleet.cache import CacheStats, CacheStrategy, MemoryCache, key
 
 pytestmark = pytest.mark.timeout(10)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from idp import Issuer, ManualClock, SigningKey, ec_key, rsa_key, serve_issuer
+from helpers import FakeClock
+from idp import Issuer, SigningKey, ec_key, rsa_key, serve_issuer
 from mcpfleet.database import Database
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
@@ -32,8 +33,8 @@ def ec1() -> SigningKey:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

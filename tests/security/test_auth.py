@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from idp import AUDIENCE, Issuer, ManualClock, SigningKey
+from helpers import FakeClock
+from idp import AUDIENCE, Issuer, SigningKey
 from mcpfleet.config import FleetConfig, parse_config
 from mcpfleet.database import Database
 from mcpfleet.exceptions import AuthenticationError, SecretError
@@ -30,7 +31,7 @@ def fleet(tmp_path: Path, auth: str) -> FleetConfig:
 
 
 @pytest.fixture
-async def both(tmp_path: Path, issuer: Issuer, clock: ManualClock) -> AsyncIterator[Authenticator]:
+async def both(tmp_path: Path, issuer: Issuer, clock: FakeClock) -> AsyncIterator[Authenticator]:
     config = fleet(
         tmp_path,
         f"{{mode: api_key+jwt, resource: '{AUDIENCE}', default_role: viewer, "
@@ -85,7 +86,7 @@ async def test_bad_requests_are_refused(
 
 
 async def test_modes_accept_only_their_credentials(
-    tmp_path: Path, issuer: Issuer, rsa1: SigningKey, clock: ManualClock
+    tmp_path: Path, issuer: Issuer, rsa1: SigningKey, clock: FakeClock
 ) -> None:
     keys_only = Authenticator.for_fleet(fleet(tmp_path, "api_key"))
     token = rsa1.sign(issuer.claims())

@@ -15,7 +15,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp import AUDIENCE, Issuer, ManualClock, SigningKey, rsa_key
+from helpers import FakeClock
+from idp import AUDIENCE, Issuer, SigningKey, rsa_key
 from mcpfleet.config import parse_config
 from mcpfleet.exceptions import AuthenticationError, ConfigError
 from mcpfleet.security import JwtConfig, JwtVerifier
@@ -35,7 +36,7 @@ def forge(header: dict[str, Any], claims: dict[str, Any], sign: Any = None) -> s
     return f"{signing_input}.{b64(signature)}"
 
 
-def verifier(issuer: Issuer, clock: ManualClock, **config: Any) -> JwtVerifier:
+def verifier(issuer: Issuer, clock: FakeClock, **config: Any) -> JwtVerifier:
     settings: dict[str, Any] = {"jwks_url": f"{issuer.url}/jwks", "issuer": issuer.url, **config}
     return JwtVerifier(JwtConfig(**settings), audience=[AUDIENCE], clock=clock)
 
@@ -47,7 +48,7 @@ async def rejected(v: JwtVerifier, token: str) -> str:
 
 
 async def test_rs256_and_es256_tokens_verify_against_the_jwks(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey, ec1: SigningKey
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey, ec1: SigningKey
 ) -> None:
     v = verifier(issuer, clock)
     claims = await v.verify(rsa1.sign(issuer.claims(roles=["developer"])))
@@ -57,9 +58,7 @@ async def test_rs256_and_es256_tokens_verify_against_the_jwks(
     await v.aclose()
 
 
-async def test_issuer_alone_discovers_the_jwks_uri(
-    issuer: Issuer, clock: ManualClock, ec1: SigningKey
-) -> None:
+async def test_issuer_alone_discovers_the_jwks_uri(issuer: Issuer, clock: FakeClock, ec1: SigningKey) -> None:
     v = JwtVerifier(JwtConfig(issuer=issuer.url), audience=[AUDIENCE], clock=clock)
     assert (await v.verify(ec1.sign(issuer.claims())))["iss"] == issuer.url
     assert issuer.hits == {"discovery": 1, "jwks": 1}
@@ -67,7 +66,7 @@ async def test_issuer_alone_discovers_the_jwks_uri(
 
 
 async def test_rotation_refetches_once_per_interval(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey, rsa2: SigningKey
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey, rsa2: SigningKey
 ) -> None:
     v = verifier(issuer, clock, jwks_refresh_interval=60)
     await v.verify(rsa1.sign(issuer.claims()))
@@ -92,7 +91,7 @@ async def test_rotation_refetches_once_per_interval(
 
 
 async def test_concurrent_unknown_kids_share_one_fetch(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey, rsa2: SigningKey
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey, rsa2: SigningKey
 ) -> None:
     v = verifier(issuer, clock)
     await v.verify(rsa1.sign(issuer.claims()))
@@ -105,7 +104,7 @@ async def test_concurrent_unknown_kids_share_one_fetch(
     await v.aclose()
 
 
-async def test_keys_are_refetched_after_max_age(issuer: Issuer, clock: ManualClock, rsa1: SigningKey) -> None:
+async def test_keys_are_refetched_after_max_age(issuer: Issuer, clock: FakeClock, rsa1: SigningKey) -> None:
     v = verifier(issuer, clock, jwks_max_age=600)
     await v.verify(rsa1.sign(issuer.claims()))
     clock.now += 599
@@ -127,7 +126,7 @@ async def test_keys_are_refetched_after_max_age(issuer: Issuer, clock: ManualClo
     ],
 )
 async def test_invalid_claims_are_refused(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey, change: dict[str, Any], reason: str
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey, change: dict[str, Any], reason: str
 ) -> None:
     claims = issuer.claims()
     for name, value in change.items():
@@ -137,16 +136,14 @@ async def test_invalid_claims_are_refused(
     await v.aclose()
 
 
-async def test_leeway_tolerates_small_clock_skew(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey
-) -> None:
+async def test_leeway_tolerates_small_clock_skew(issuer: Issuer, clock: FakeClock, rsa1: SigningKey) -> None:
     v = verifier(issuer, clock, leeway=30)
     claims = issuer.claims(exp=int(time.time()) - 10, nbf=int(time.time()) + 10)
     assert (await v.verify(rsa1.sign(claims)))["sub"] == "alice"
     await v.aclose()
 
 
-async def test_a_token_without_exp_is_refused(issuer: Issuer, clock: ManualClock, rsa1: SigningKey) -> None:
+async def test_a_token_without_exp_is_refused(issuer: Issuer, clock: FakeClock, rsa1: SigningKey) -> None:
     claims = issuer.claims()
     del claims["exp"]
     v = verifier(issuer, clock)
@@ -155,7 +152,7 @@ async def test_a_token_without_exp_is_refused(issuer: Issuer, clock: ManualClock
 
 
 async def test_tampered_and_foreign_signatures_are_refused(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey
 ) -> None:
     v = verifier(issuer, clock)
     header, _payload, signature = rsa1.sign(issuer.claims(roles=["viewer"])).split(".")
@@ -166,7 +163,7 @@ async def test_tampered_and_foreign_signatures_are_refused(
     await v.aclose()
 
 
-async def test_alg_none_is_refused(issuer: Issuer, clock: ManualClock, rsa1: SigningKey) -> None:
+async def test_alg_none_is_refused(issuer: Issuer, clock: FakeClock, rsa1: SigningKey) -> None:
     v = verifier(issuer, clock)
     for alg in ("none", "None", "NONE"):
         token = forge({"alg": alg, "typ": "JWT", "kid": rsa1.kid}, issuer.claims(roles=["admin"]))
@@ -176,7 +173,7 @@ async def test_alg_none_is_refused(issuer: Issuer, clock: ManualClock, rsa1: Sig
 
 
 async def test_hs256_signed_with_the_rsa_public_key_is_refused(
-    issuer: Issuer, clock: ManualClock, rsa1: SigningKey
+    issuer: Issuer, clock: FakeClock, rsa1: SigningKey
 ) -> None:
     public_pem = rsa1.private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -215,7 +212,7 @@ def test_configurations_that_invite_confusion_are_refused() -> None:
         )
 
 
-async def test_shared_secret_hs256(clock: ManualClock, rsa1: SigningKey) -> None:
+async def test_shared_secret_hs256(clock: FakeClock, rsa1: SigningKey) -> None:
     v = JwtVerifier(JwtConfig(secret="${JWT_SECRET}"), audience=[AUDIENCE], secret=SECRET, clock=clock)
     now = int(time.time())
     good = jwt.encode({"aud": AUDIENCE, "sub": "svc", "exp": now + 60}, SECRET, algorithm="HS256")
@@ -227,9 +224,7 @@ async def test_shared_secret_hs256(clock: ManualClock, rsa1: SigningKey) -> None
         JwtVerifier(JwtConfig(secret="${JWT_SECRET}"), audience=[AUDIENCE], secret="short")
 
 
-async def test_an_unreachable_issuer_is_reported_and_not_hammered(
-    clock: ManualClock, rsa1: SigningKey
-) -> None:
+async def test_an_unreachable_issuer_is_reported_and_not_hammered(clock: FakeClock, rsa1: SigningKey) -> None:
     from helpers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from idp import ManualClock
+from helpers import FakeClock
 from mcpfleet.database import Database
 from mcpfleet.exceptions import AuthenticationError, FleetError, UnknownApiKeyError
 from mcpfleet.security import ApiKeyStore, Principal
@@ -28,7 +28,7 @@ class WallClock:
         return self.at
 
 
-def store_for(database: Database, clock: ManualClock, wall: WallClock, ttl: float = 30.0) -> ApiKeyStore:
+def store_for(database: Database, clock: FakeClock, wall: WallClock, ttl: float = 30.0) -> ApiKeyStore:
     return ApiKeyStore(database, cache_ttl=ttl, clock=clock, now=wall)
 
 
@@ -38,7 +38,7 @@ def stored_row(database: Database, key_id: str) -> dict[str, object]:
     return dict(row._mapping)
 
 
-def test_create_stores_only_a_hash_and_verifies(database: Database, clock: ManualClock) -> None:
+def test_create_stores_only_a_hash_and_verifies(database: Database, clock: FakeClock) -> None:
     wall = WallClock()
     store = store_for(database, clock, wall)
     key, info = store.create("ci-bot", "developer")
@@ -53,7 +53,7 @@ def test_create_stores_only_a_hash_and_verifies(database: Database, clock: Manua
     assert second != key and store.verify(second).roles == ("viewer",)
 
 
-def test_wrong_and_malformed_keys_are_refused(database: Database, clock: ManualClock) -> None:
+def test_wrong_and_malformed_keys_are_refused(database: Database, clock: FakeClock) -> None:
     store = store_for(database, clock, WallClock())
     key, _ = store.create("ci-bot", "developer")
     tampered = key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb")
@@ -67,7 +67,7 @@ def test_wrong_and_malformed_keys_are_refused(database: Database, clock: ManualC
             store.verify(bad)
 
 
-def test_list_expire_and_revoke(database: Database, clock: ManualClock) -> None:
+def test_list_expire_and_revoke(database: Database, clock: FakeClock) -> None:
     wall = WallClock()
     store = store_for(database, clock, wall, ttl=0)
     short, short_info = store.create("short", "viewer", expires_in=timedelta(hours=1))
@@ -95,7 +95,7 @@ def test_list_expire_and_revoke(database: Database, clock: ManualClock) -> None:
         store.verify(again)
 
 
-def test_names_roles_and_lifetimes_are_checked(database: Database, clock: ManualClock) -> None:
+def test_names_roles_and_lifetimes_are_checked(database: Database, clock: FakeClock) -> None:
     store = store_for(database, clock, WallClock())
     store.create("ci-bot", "developer")
     with pytest.raises(FleetError, match="an active key named 'ci-bot' exists"):
@@ -108,10 +108,10 @@ def test_names_roles_and_lifetimes_are_checked(database: Database, clock: Manual
     assert [k.name for k in store.list_keys()] == ["ci-bot"]
 
 
-def test_cache_keeps_verification_off_the_database_until_ttl(database: Database, clock: ManualClock) -> None:
+def test_cache_keeps_verification_off_the_database_until_ttl(database: Database, clock: FakeClock) -> None:
     wall = WallClock()
     gateway = store_for(database, clock, wall, ttl=30)
-    operator = store_for(database, ManualClock(), wall)  # another process: `mcpfleet keys revoke`
+    operator = store_for(database, FakeClock(), wall)  # another process: `mcpfleet keys revoke`
     key, info = operator.create("ci-bot", "developer")
     assert gateway.verify(key).name == "ci-bot"
     first_use = stored_row(database, info.id)["last_used_at"]
@@ -132,7 +132,7 @@ def test_cache_keeps_verification_off_the_database_until_ttl(database: Database,
         gateway.verify(key2)
 
 
-def test_cached_entries_still_expire_on_time(database: Database, clock: ManualClock) -> None:
+def test_cached_entries_still_expire_on_time(database: Database, clock: FakeClock) -> None:
     wall = WallClock()
     store = store_for(database, clock, wall, ttl=30)
     key, _ = store.create("ci-bot", "developer", expires_in=timedelta(minutes=10))
@@ -144,7 +144,7 @@ def test_cached_entries_still_expire_on_time(database: Database, clock: ManualCl
         store.verify(key)
 
 
-async def test_averify_reads_in_a_thread_then_from_the_cache(database: Database, clock: ManualClock) -> None:
+async def test_averify_reads_in_a_thread_then_from_the_cache(database: Database, clock: FakeClock) -> None:
     store = store_for(database, clock, WallClock())
     key, info = store.create("ci-bot", "developer")
     assert (await store.averify(key)).key_id == info.id
