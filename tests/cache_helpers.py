@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-from collections.abc import AsyncIterator
-
-from helpers import wait_port
 from mcpfleet.cache import BaseCache, key
 
 SHARED_REDIS = "redis://127.0.0.1:6379/6"  # the shared test Redis; the cache tests' database
-
-
-@contextlib.asynccontextmanager
-async def redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A redis-server of this test's own on ``port``, in its own process group, killed at the end."""
-    process = await asyncio.create_subprocess_exec(
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        stdout=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port, within=10)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 # One scenario, four victims: entries a-d (TTL 40, 30, 20, 10 s), read c c c a a d d d d b, then e

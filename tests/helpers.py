@@ -147,3 +147,19 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A redis-server of this test's own on ``port``, in its own process group, killed at the end."""
+    process = await asyncio.create_subprocess_exec(
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        stdout=asyncio.subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        await wait_port(port, within=10)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from helpers import FakeClock, free_port, until, wait_port
+from helpers import FakeClock, free_port, redis_server, until
 from mcpfleet.config import parse_config
 from mcpfleet.exceptions import ConfigError, RateLimitedError
 from mcpfleet.ratelimit import Bucket, MemoryRateLimiter, RateLimitConfig, create_rate_limiter
@@ -333,22 +332,6 @@ async def test_a_lost_script_is_loaded_again(prefix: str) -> None:
             await limiter.acquire("alice", (), "echo", "ping")
             await refused(limiter)
             assert limiter.using_redis and limiter.local_calls_total == 0
-
-
-@contextlib.asynccontextmanager
-async def redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A redis-server of this test's own on ``port``, in its own process group, killed at the end."""
-    process = await asyncio.create_subprocess_exec(
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        stdout=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port, within=10)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 async def test_outage_falls_back_to_local_limits_then_returns_to_redis(

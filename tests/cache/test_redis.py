@@ -15,8 +15,8 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from cache_helpers import SHARED_REDIS, VICTIM, redis_server, victims_of_one_eviction
-from helpers import FakeClock, free_port, until
+from cache_helpers import SHARED_REDIS, VICTIM, victims_of_one_eviction
+from helpers import FakeClock, free_port, redis_server, until
 from mcpfleet.cache import CacheStrategy, MCPCache, key
 from mcpfleet.cache.redis import RedisCache
 
