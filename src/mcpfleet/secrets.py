@@ -17,12 +17,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from mcpfleet.exceptions import SecretError
 
-__all__ = ["REDACTED", "is_secret_key", "load_env_file", "redact", "references", "resolve", "resolve_all"]
+__all__ = [
+    "REDACTED",
+    "is_secret_key",
+    "load_env_file",
+    "redact",
+    "references",
+    "resolve",
+    "resolve_all",
+    "url_without_password",
+]
 
 REDACTED = "***"
 _REF = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}")
@@ -100,3 +110,11 @@ def redact(values: Mapping[str, str], extra_secrets: Iterable[str] = ()) -> dict
         templated = bool(_REF.search(val)) and not _REF.sub("", val).strip()
         out[key] = val if templated or not (is_secret_key(key) or key in extra) else REDACTED
     return out
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with its user and password taken out, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

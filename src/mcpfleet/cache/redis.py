@@ -10,7 +10,6 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from redis.exceptions import NoScriptError, RedisError
 from mcpfleet.cache.base import SEP, BaseCache, CacheStats, CacheStrategy, key_group, validate_ttl
 from mcpfleet.cache.scripts import GET_SHA, SCRIPTS, SET_SHA
 from mcpfleet.clock import Clock
+from mcpfleet.secrets import url_without_password
 
 __all__ = ["RedisCache"]
 
@@ -87,7 +87,7 @@ class RedisCache(BaseCache):
         self._pending: set[tuple[str | None, str | None]] = set()
         self._reads: list[tuple[str, asyncio.Future[Any]]] = []  # gathered for one round trip
         self._reading: set[asyncio.Task[None]] = set()
-        self._where = _safe_url(client if isinstance(client, str) else repr(self.client))
+        self._where = url_without_password(client if isinstance(client, str) else repr(self.client))
 
     @property
     def size(self) -> int:
@@ -309,11 +309,3 @@ def _async_client(client: Redis | redis.Redis | str, timeout: float) -> Redis:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\*?[]" else c for c in text)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

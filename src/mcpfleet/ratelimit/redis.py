@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Collection, Sequence
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
@@ -19,6 +18,7 @@ from mcpfleet.exceptions import ConfigError, RateLimitedError
 from mcpfleet.ratelimit.base import BaseRateLimiter, Bucket
 from mcpfleet.ratelimit.config import RateLimitConfig
 from mcpfleet.ratelimit.memory import MemoryRateLimiter
+from mcpfleet.secrets import url_without_password
 
 __all__ = ["RedisRateLimiter"]
 
@@ -100,7 +100,7 @@ class RedisRateLimiter(BaseRateLimiter):
         self._down = False
         self._next_probe = 0.0
         self._probe: asyncio.Task[None] | None = None
-        self._where = _safe_url(config.redis_url or repr(client))
+        self._where = url_without_password(config.redis_url or repr(client))
 
     @property
     def using_redis(self) -> bool:
@@ -184,11 +184,3 @@ class RedisRateLimiter(BaseRateLimiter):
                 await self._probe
         if self._own_client:
             await self.client.aclose()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
