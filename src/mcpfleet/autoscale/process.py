@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import psutil  # type: ignore[import-untyped]  # no stubs in the lock file
+import psutil
 
 __all__ = ["ProcessTreeSampler", "TreeUsage"]
 
