@@ -30,8 +30,8 @@ from mcpfleet import __version__
 
 if TYPE_CHECKING:
     from mcpfleet.config import TracingConfig
-    from mcpfleet.gateway.engine import ClientState
-    from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall
+    from mcpfleet.gateway.context import ClientState, ToolCall
+    from mcpfleet.gateway.middleware import CallNext, Middleware
 
 __all__ = ["Tracing"]
 

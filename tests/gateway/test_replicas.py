@@ -144,7 +144,7 @@ def _sse(text: str) -> Any:
 
 
 def test_session_ids_are_signed_and_bound_to_their_opener() -> None:
-    from mcpfleet.gateway.engine import ClientState
+    from mcpfleet.gateway.context import ClientState
     from mcpfleet.gateway.sessions import SessionStore
     from mcpfleet.security import Principal
 

@@ -183,8 +183,6 @@ class Gateway:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             self.broadcast(method)
-        elif method in {"notifications/progress", "notifications/message"}:
-            self.engine.deliver(server, method, params)
         elif method in {"mcpfleet/started", "mcpfleet/stopped"}:
             self.cache.invalidate(server)
             for note in kinds:

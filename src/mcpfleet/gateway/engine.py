@@ -8,107 +8,44 @@ models. Replies to 2026-07-28 (stateless) clients carry that revision's required
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
-import itertools
 import logging
 import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from mcpfleet.exceptions import FleetError, PermissionDeniedError, RateLimitedError, ToolCallError
-from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall, chain
+from mcpfleet.gateway.context import CallChannel, ClientState, Emit, ToolCall
+from mcpfleet.gateway.forward import Forwarder, upstream_params
+from mcpfleet.gateway.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LOG_LEVELS,
+    META_PREFIX,
+    METHOD_NOT_FOUND,
+    MODERN,
+    REMOVED_IN_MODERN,
+    SUPPORTED_SESSION_VERSIONS,
+    RpcError,
+    error_reply,
+    with_request_id,
+)
+from mcpfleet.gateway.middleware import CallNext, Middleware, chain
 from mcpfleet.gateway.middleware.access import local_permission
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
 from mcpfleet.security import Permission
 
 if TYPE_CHECKING:
-    from mcpfleet.security import AccessControl
+    from mcpfleet.metrics import MetricsCollector
+    from mcpfleet.security import AccessControl, Principal
     from mcpfleet.tracing import Tracing
 
-__all__ = [
-    "MODERN",
-    "SUPPORTED_SESSION_VERSIONS",
-    "ClientState",
-    "Emit",
-    "Engine",
-    "error_reply",
-    "is_modern",
-]
+__all__ = ["Engine"]
 
-Emit = Callable[[dict[str, Any]], None]  # sends one notification to the client, tied to its request
+_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
 
 log = logging.getLogger("mcpfleet.gateway")
-
-MODERN = "2026-07-28"
-SUPPORTED_SESSION_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-META_PREFIX = "io.modelcontextprotocol/"
-# Session-protocol methods that 2026-07-28 removed: a stateless client gets "method not found".
-REMOVED_IN_MODERN = frozenset(
-    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
-)
-
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
-    -32700,
-    -32600,
-    -32601,
-    -32602,
-    -32603,
-)
-UNSUPPORTED_PROTOCOL_VERSION = -32022
-HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY = -32020, -32021
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-_LOG_LEVEL = META_PREFIX + "logLevel"
-_CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
-_PASSED = (_LOG_LEVEL, _CLIENT_CAPABILITIES)  # envelope keys that speak for the client, not the gateway
-# What a client must have declared before an upstream may ask it for input.
-_INPUT_CAPABILITY = {
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-    "roots/list": "roots",
-}
-MAX_INPUT_ROUNDS = 10
-_STATE_PREFIX = "mcpfleet1."  # requestState = prefix + instance id + "." + the upstream's own
-INPUT_TIMEOUT = 600.0  # seconds a client has to answer a sampling or elicitation request
-
-
-def is_modern(message: dict[str, Any], header_version: str | None = None) -> bool:
-    """Whether a message speaks the stateless 2026-07-28 protocol (its envelope or header says so)."""
-    if message.get("method") == "server/discover" or header_version == MODERN:
-        return True
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and META_PREFIX + "protocolVersion" in meta
-
-
-def error_reply(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": msg_id, "error": error}
-
-
-@dataclass
-class ClientState:
-    """One client's session with the gateway (for stateless clients, one request's worth)."""
-
-    protocol_version: str
-    stateless: bool = False
-    id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    client_info: dict[str, Any] = field(default_factory=dict)
-    capabilities: dict[str, Any] = field(default_factory=dict)
-    initialized: bool = False
-    requests: dict[Any, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)  # ours, to the client
-    log_level: str = "info"  # what logging/setLevel asked for; upstream log messages below it are not sent
-    created: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
-    in_flight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
-    notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
-    principal: Any = None  # the authenticated caller (a security.Principal); None in process
-    address: str | None = None  # where it connects from ("127.0.0.1:53122"), for the audit log
 
 
 class Engine:
@@ -120,12 +57,8 @@ class Engine:
         self.upstream = upstream
         self.server_info = {"name": name, "version": version}
         self.instructions = instructions
-        # Where upstream notifications go: progress by the token we gave the upstream, log
-        # messages to every call in flight on the server that logged.
-        self._tokens = itertools.count(1)
-        self._progress: dict[str, tuple[Emit, Any]] = {}
-        self._calls: dict[str, set[Emit]] = {}
-        self.metrics: Any = None  # a MetricsCollector: counts calls refused before they have a route
+        self.forwarder = Forwarder(upstream)
+        self.metrics: MetricsCollector | None = None  # counts calls refused before they have a route
         self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
         self.access: AccessControl | None = None  # what each caller may list and read (calls: middleware)
         self.middlewares: list[Middleware] = []
@@ -142,11 +75,17 @@ class Engine:
     # ------------------------------------------------------------------ entry point
 
     async def handle(
-        self, message: dict[str, Any], view: View, client: ClientState, emit: Emit | None = None
+        self,
+        message: dict[str, Any],
+        view: View,
+        client: ClientState,
+        emit: Emit | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
         """Reply to one message; ``None`` for notifications and responses.
 
-        ``emit`` takes notifications about this request (progress, log messages) while it runs.
+        ``emit`` takes messages about this request (progress, log messages, the upstream's own
+        requests) while it runs; ``headers`` are the request's, for those the upstream must see.
         """
         method = message.get("method")
         msg_id = message.get("id")
@@ -163,16 +102,22 @@ class Engine:
         if "id" not in message:
             self._notification(method, params, client)
             return None
+        if client.stateless:
+            meta = params.get("_meta")
+            capabilities = meta.get(_CLIENT_CAPABILITIES) if isinstance(meta, dict) else None
+            if isinstance(capabilities, dict):
+                client.capabilities = capabilities
         rid = secrets.token_hex(6)
         request_id.set(rid)  # this task's own context: its log records carry the id
         task = asyncio.current_task()
         if task is not None:
             client.in_flight[msg_id] = task
+        channel = CallChannel(client, emit, headers)
         try:
             if self.tracing is None:
-                return await self._reply(msg_id, rid, method, params, view, client, emit)
+                return await self._reply(msg_id, rid, method, params, view, client, channel)
             with self.tracing.request_span(method, params, client, msg_id, rid) as span:
-                reply = await self._reply(msg_id, rid, method, params, view, client, emit)
+                reply = await self._reply(msg_id, rid, method, params, view, client, channel)
                 self.tracing.outcome(span, reply)
                 return reply
         finally:
@@ -186,14 +131,14 @@ class Engine:
         params: dict[str, Any],
         view: View,
         client: ClientState,
-        emit: Emit | None,
+        channel: CallChannel,
     ) -> dict[str, Any]:
         try:
-            result = await self._dispatch(method, params, view, client, emit)
-        except _RpcError as exc:
-            return error_reply(msg_id, exc.code, exc.message, _with_request_id(exc.data, rid))
-        except ToolCallError as exc:
-            return error_reply(msg_id, exc.code, exc.error_message, _with_request_id(exc.data, rid))
+            result = await self._dispatch(method, params, view, client, channel)
+        except RpcError as exc:
+            return error_reply(msg_id, exc.code, exc.message, with_request_id(exc.data, rid))
+        except ToolCallError as exc:  # the upstream's own error, as it said it
+            return error_reply(msg_id, exc.code, exc.error_message, with_request_id(exc.data, rid))
         except RateLimitedError as exc:
             return error_reply(msg_id, exc.code, str(exc), {**exc.rpc_data(), "requestId": rid})
         except PermissionDeniedError as exc:
@@ -215,29 +160,13 @@ class Engine:
 
     # ------------------------------------------------------------------ methods
 
-    def deliver(self, server: str, method: str, params: dict[str, Any]) -> bool:
-        """Pass an upstream notification to the client request it belongs to; False if none."""
-        if method == "notifications/progress":
-            found = self._progress.get(str(params.get("progressToken")))
-            if found is None:
-                return False
-            emit, token = found
-            emit({"jsonrpc": "2.0", "method": method, "params": {**params, "progressToken": token}})
-            return True
-        if method == "notifications/message":
-            calls = self._calls.get(server)
-            for emit in calls or ():
-                emit({"jsonrpc": "2.0", "method": method, "params": params})
-            return bool(calls)
-        return False
-
     async def _dispatch(
-        self, method: str, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
+        self, method: str, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
         if client.stateless and method in REMOVED_IN_MODERN:
-            raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method} (removed in {MODERN})")
+            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method} (removed in {MODERN})")
         if method == "tools/call":
-            return await self._call_tool(params, view, client, emit)
+            return await self._call_tool(params, view, client, channel)
         if method in KINDS:
             allow = self._allow(client.principal) if self.access is not None else None
             return self._list_result(method, await view.list(method, allow), client)
@@ -248,18 +177,18 @@ class Engine:
         if method == "server/discover":
             return self.discover()
         if method in {"resources/read", "resources/subscribe", "resources/unsubscribe"}:
-            return await self._forward_resource(method, params, view, client)
+            return await self._forward_resource(method, params, view, client, channel)
         if method == "prompts/get":
-            return await self._forward_named("prompts/list", method, params, view, client)
+            return await self._forward_prompt(params, view, client, channel)
         if method == "completion/complete":
-            return await self._complete(params, view, client)
+            return await self._complete(params, view, client, channel)
         if method == "logging/setLevel":
             level = params.get("level")
             if level not in LOG_LEVELS:
-                raise _RpcError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
+                raise RpcError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
             client.log_level = level
             return {}
-        raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
     def initialize(self, params: dict[str, Any], client: ClientState) -> dict[str, Any]:
         asked = params.get("protocolVersion")
@@ -294,23 +223,14 @@ class Engine:
             result.update(cacheScope="private", ttlMs=0)
         return result
 
-    @staticmethod
-    def _upstream_params(params: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        """The client's params for the upstream: its own protocol envelope is not forwarded
-        (the upstream session adds its own), except the log level it asks for."""
-        out = {**params, **changes}
-        meta = out.get("_meta")
-        if isinstance(meta, dict) and any(k.startswith(META_PREFIX) for k in meta):
-            out["_meta"] = {k: v for k, v in meta.items() if not k.startswith(META_PREFIX) or k in _PASSED}
-        return out
-
     async def _call_tool(
-        self, params: dict[str, Any], view: View, client: ClientState, emit: Emit | None
+        self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str):
             raise self._refused("tools/call needs a string `name`")
         rid = request_id.get() or ""
+        emit = channel.emit
         local = getattr(view, "local", None)
         if local is not None and local.handles(name):  # fleet__find_servers, fleet__add_server
             server, _, tool = name.partition(view.separator)
@@ -320,9 +240,15 @@ class Engine:
                 route = view.route("tools/call", name)
             except KeyError:
                 raise self._refused(f"Unknown tool: {name}") from None
-            upstream_params = self._upstream_params(params, name=route.name)
             call = ToolCall(
-                route.server, route.name, upstream_params, client, rid, emit, principal=client.principal
+                route.server,
+                route.name,
+                upstream_params(params, name=route.name),
+                client,
+                rid,
+                emit,
+                principal=client.principal,
+                channel=channel,
             )
         return await self._pipeline(call)
 
@@ -332,7 +258,7 @@ class Engine:
         tool: str,
         arguments: dict[str, Any],
         *,
-        principal: Any = None,
+        principal: Principal | None = None,
         address: str | None = None,
     ) -> dict[str, Any]:
         """A tool call from the admin API, through the same middlewares as an MCP client's.
@@ -349,85 +275,17 @@ class Engine:
     def use(self, middlewares: list[Middleware]) -> None:
         """Put ``middlewares`` on the tool-call path, outermost first."""
         self.middlewares = list(middlewares)
+        self.forwarder.tracing = self.tracing
         wrap = self.tracing.wrap_middleware if self.tracing is not None else None
         self._pipeline = chain(self.middlewares, self._last_step, wrap)
 
     async def _last_step(self, call: ToolCall) -> dict[str, Any]:
         if call.local is not None:
             return cast(dict[str, Any], await call.local.call(call.params["name"], call.arguments))
-        return await self._forward_tool(call)
-
-    def _refused(self, message: str) -> _RpcError:
-        """An invalid call: counted under labels no client can make up, then refused."""
-        if self.metrics is not None:
-            self.metrics.track_request("unknown", "unknown", 0.0, False, "invalid_request")
-        return _RpcError(INVALID_PARAMS, message)
-
-    async def _upstream(self, call: ToolCall, params: dict[str, Any], pin: list[str]) -> dict[str, Any]:
-        """One hop to an instance (a span of its own when tracing is on)."""
-        if self.tracing is None:
-            return await self.upstream.request(
-                call.server, "tools/call", params, session_key=call.client.id, pin=pin
-            )
-        with self.tracing.upstream_span(call.server, call.tool, params) as span:
-            result = await self.upstream.request(
-                call.server, "tools/call", params, session_key=call.client.id, pin=pin
-            )
-            self.tracing.outcome(span, {"result": result})
-            return result
-
-    async def _forward_tool(self, call: ToolCall) -> dict[str, Any]:
-        server, client, emit = call.server, call.client, call.emit
-        upstream_params = call.params
-        token = None
-        if emit is not None and not client.stateless:
-            # A session client's log level and capabilities, per request as 2026-07-28 upstreams
-            # expect (session upstreams ignore them).
-            meta = upstream_params.get("_meta")
-            upstream_params["_meta"] = {
-                _LOG_LEVEL: client.log_level,
-                _CLIENT_CAPABILITIES: client.capabilities,
-                **(meta if isinstance(meta, dict) else {}),
-            }
-        if emit is not None:
-            # Our own progress token upstream: two clients may both use "1".
-            meta = upstream_params.get("_meta")
-            if isinstance(meta, dict) and "progressToken" in meta:
-                token = f"mcpfleet-{next(self._tokens)}"
-                self._progress[token] = (emit, meta["progressToken"])
-                upstream_params["_meta"] = {**meta, "progressToken": token}
-            self._calls.setdefault(server, set()).add(emit)
-        # The rounds of a multi-round call go back to the instance that holds its state; a
-        # 2026-07-28 client carries that instance's id inside the requestState it echoes.
-        pin: list[str] = []
-        state = upstream_params.get("requestState")
-        if isinstance(state, str) and state.startswith(_STATE_PREFIX):
-            instance, _, upstream_params["requestState"] = state[len(_STATE_PREFIX) :].partition(".")
-            with contextlib.suppress(ValueError):
-                pin.append(base64.urlsafe_b64decode(instance + "==").decode())
         try:
-            result = await self._upstream(call, upstream_params, pin)
-            for _ in range(MAX_INPUT_ROUNDS):
-                if result.get("resultType") != "input_required":
-                    return result
-                if client.stateless:  # it answers input requests itself, then retries
-                    if isinstance(result.get("requestState"), str) and pin:
-                        instance = base64.urlsafe_b64encode(pin[0].encode()).decode().rstrip("=")
-                        state = f"{_STATE_PREFIX}{instance}.{result['requestState']}"
-                        result = {**result, "requestState": state}
-                    return result
-                try:
-                    responses = await self._ask_client(server, result, client, emit)
-                except _InputFailed as exc:
-                    return _tool_error(str(exc))
-                retry = {
-                    k: v for k, v in upstream_params.items() if k not in ("inputResponses", "requestState")
-                }
-                retry["inputResponses"] = responses
-                if result.get("requestState") is not None:
-                    retry["requestState"] = result["requestState"]
-                result = await self._upstream(call, retry, pin)
-            return _tool_error(f"{server} asked for input more than {MAX_INPUT_ROUNDS} times; gave up")
+            return await self.forwarder.forward(
+                call.server, "tools/call", call.params, call.client, call.channel, tool=call.tool
+            )
         except ToolCallError:
             raise
         except FleetError as exc:
@@ -435,55 +293,14 @@ class Engine:
                 raise
             # A dead or missing upstream is a tool error the model can read, not a protocol failure.
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        finally:
-            if emit is not None:
-                self._calls[server].discard(emit)
-                if token is not None:
-                    del self._progress[token]
 
-    async def _ask_client(
-        self, server: str, result: dict[str, Any], client: ClientState, emit: Emit | None
-    ) -> dict[str, Any]:
-        """Put a 2026-07-28 upstream's input requests to a session client as server requests.
+    def _refused(self, message: str) -> RpcError:
+        """An invalid call: counted under labels no client can make up, then refused."""
+        if self.metrics is not None:
+            self.metrics.track_request("unknown", "unknown", 0.0, False, "invalid_request")
+        return RpcError(INVALID_PARAMS, message)
 
-        Returns the responses keyed as the upstream asked; raises :class:`_InputFailed` if the
-        client cannot or will not answer.
-        """
-        responses: dict[str, Any] = {}
-        for key, request in (result.get("inputRequests") or {}).items():
-            method = str(request.get("method"))
-            needed = _INPUT_CAPABILITY.get(method)
-            if needed is None or needed not in client.capabilities or emit is None:
-                why = "this request cannot carry it" if emit is not None else "it was not asked for"
-                if needed is None:
-                    why = "mcpfleet does not know that request"
-                elif needed not in client.capabilities:
-                    why = f"this client did not declare the {needed} capability"
-                raise _InputFailed(f"{server} needs {method} from the client, but {why}")
-            request_id = f"mcpfleet-{next(self._tokens)}"
-            answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            client.requests[request_id] = answer
-            try:
-                emit(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": request_id,
-                        "method": method,
-                        "params": request.get("params") or {},
-                    }
-                )
-                reply = await asyncio.wait_for(answer, INPUT_TIMEOUT)
-            except TimeoutError:
-                raise _InputFailed(f"the client did not answer {method} within {INPUT_TIMEOUT:g}s") from None
-            finally:
-                client.requests.pop(request_id, None)
-            if "error" in reply:
-                error = reply["error"] if isinstance(reply["error"], dict) else {}
-                raise _InputFailed(f"the client declined {method}: {error.get('message', 'no reason given')}")
-            responses[key] = reply.get("result") or {}
-        return responses
-
-    def _allow(self, principal: Any) -> Allow | None:
+    def _allow(self, principal: Principal | None) -> Allow | None:
         """What a caller may see in lists: tools it may list, the resources and prompts of
         servers it may read. None (show all) for an in-process caller."""
         access = self.access
@@ -510,18 +327,18 @@ class Engine:
                 self.access.require(client.principal, server, name, Permission.READ)
 
     async def _forward_resource(
-        self, method: str, params: dict[str, Any], view: View, client: ClientState
+        self, method: str, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
         uri = params.get("uri")
         if not isinstance(uri, str):
-            raise _RpcError(INVALID_PARAMS, f"{method} needs a string `uri`")
+            raise RpcError(INVALID_PARAMS, f"{method} needs a string `uri`")
         try:
             route = await view.route_resource(uri)
         except KeyError:
-            raise _RpcError(-32002, f"Resource not found: {uri}", {"uri": uri}) from None
+            raise RpcError(-32002, f"Resource not found: {uri}", {"uri": uri}) from None
         self._check_read(client, route.server)
-        result = await self.upstream.request(
-            route.server, method, self._upstream_params(params, uri=route.name)
+        result = await self.forwarder.forward(
+            route.server, method, upstream_params(params, uri=route.name), client, channel
         )
         if method == "resources/read" and route.name != uri:
             for item in result.get("contents") or []:
@@ -529,22 +346,24 @@ class Engine:
                     item["uri"] = uri
         return result
 
-    async def _forward_named(
-        self, kind: str, method: str, params: dict[str, Any], view: View, client: ClientState
+    async def _forward_prompt(
+        self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str):
-            raise _RpcError(INVALID_PARAMS, f"{method} needs a string `name`")
+            raise RpcError(INVALID_PARAMS, "prompts/get needs a string `name`")
         try:
-            route = view.route(method, name)
+            route = view.route("prompts/get", name)
         except KeyError:
-            raise _RpcError(INVALID_PARAMS, f"Unknown prompt: {name}") from None
+            raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}") from None
         self._check_read(client, route.server, route.name)
-        return await self.upstream.request(
-            route.server, method, self._upstream_params(params, name=route.name)
+        return await self.forwarder.forward(
+            route.server, "prompts/get", upstream_params(params, name=route.name), client, channel
         )
 
-    async def _complete(self, params: dict[str, Any], view: View, client: ClientState) -> dict[str, Any]:
+    async def _complete(
+        self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
+    ) -> dict[str, Any]:
         ref = params.get("ref") or {}
         try:
             if ref.get("type") == "ref/prompt":
@@ -554,35 +373,8 @@ class Engine:
                 route = await view.route_resource(str(ref.get("uri")))
                 ref = {**ref, "uri": route.name}
         except KeyError:
-            raise _RpcError(INVALID_PARAMS, f"Unknown completion reference: {ref}") from None
+            raise RpcError(INVALID_PARAMS, f"Unknown completion reference: {ref}") from None
         self._check_read(client, route.server)
-        return await self.upstream.request(
-            route.server, "completion/complete", self._upstream_params(params, ref=ref)
+        return await self.forwarder.forward(
+            route.server, "completion/complete", upstream_params(params, ref=ref), client, channel
         )
-
-
-def _with_request_id(data: Any, rid: str) -> Any:
-    """Error data with our request id added where that keeps its shape (an object, or none)."""
-    if data is None:
-        return {"requestId": rid}
-    if isinstance(data, dict):
-        return {**data, "requestId": rid}
-    return data
-
-
-def _tool_error(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": True}
-
-
-class _InputFailed(Exception):
-    """A session client could not answer an upstream's input request."""
-
-
-class _RpcError(Exception):
-    error_type = "invalid_request"  # how metrics and traces name it
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data

@@ -20,7 +20,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mcpfleet.gateway.engine import (
+from mcpfleet.gateway.context import ClientState
+from mcpfleet.gateway.engine import Engine
+from mcpfleet.gateway.jsonrpc import (
     HEADER_MISMATCH,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -31,8 +33,6 @@ from mcpfleet.gateway.engine import (
     PARSE_ERROR,
     SUPPORTED_SESSION_VERSIONS,
     UNSUPPORTED_PROTOCOL_VERSION,
-    ClientState,
-    Engine,
     error_reply,
     is_modern,
 )

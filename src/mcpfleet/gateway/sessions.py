@@ -10,7 +10,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from mcpfleet.gateway.engine import SUPPORTED_SESSION_VERSIONS, ClientState
+from mcpfleet.gateway.context import ClientState
+from mcpfleet.gateway.jsonrpc import SUPPORTED_SESSION_VERSIONS
 from mcpfleet.gateway.session_tokens import SessionCodec
 
 __all__ = ["SessionStore"]

@@ -15,11 +15,11 @@ import sys
 from typing import Any, BinaryIO
 
 from mcpfleet.gateway.app import Gateway
-from mcpfleet.gateway.engine import (
+from mcpfleet.gateway.context import ClientState
+from mcpfleet.gateway.jsonrpc import (
     INVALID_REQUEST,
     PARSE_ERROR,
     SUPPORTED_SESSION_VERSIONS,
-    ClientState,
     error_reply,
     is_modern,
 )

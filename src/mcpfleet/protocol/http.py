@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from mcpfleet.exceptions import ConnectionClosedError, ProtocolError, ServerUnavailableError
+from mcpfleet.protocol.channel import current_channel
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
 __all__ = ["HttpTransport"]
@@ -25,8 +26,17 @@ __all__ = ["HttpTransport"]
 log = logging.getLogger("mcpfleet.protocol")
 
 
-async def _sse_events(response: httpx.Response) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event."""
+class _Stream:
+    """Where a server-sent event stream stands: the last event id and the reconnection delay it
+    asked for, so a stream the server closes before the answer can be resumed (SEP-1699)."""
+
+    def __init__(self) -> None:
+        self.last_id: str | None = None
+        self.retry_ms: int | None = None
+
+
+async def _sse_events(response: httpx.Response, stream: _Stream | None = None) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event (an event with empty data, e.g. a priming one, is skipped)."""
     data: list[str] = []
     async for line in response.aiter_lines():
         if not line:
@@ -35,8 +45,16 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[str]:
                 data = []
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
+        elif stream is not None and line.startswith("id:"):
+            stream.last_id = line[3:].removeprefix(" ")
+        elif stream is not None and line.startswith("retry:") and line[6:].strip().isdigit():
+            stream.retry_ms = int(line[6:].strip())
     if data:
         yield "\n".join(data)
+
+
+MAX_RESUMES = 50  # reconnections of one request's stream before it is given up
+PARAM_HEADER = "mcp-param-"  # 2026-07-28 (SEP-2243): arguments the client mirrors into headers
 
 
 class HttpTransport(Transport):
@@ -94,6 +112,9 @@ class HttpTransport(Transport):
             name = params.get("name", params.get("uri"))
             if isinstance(name, str) and name.isascii() and name.isprintable():
                 headers["mcp-name"] = name
+            channel = current_channel.get() if "id" in message else None
+            if channel is not None:  # what the client mirrored, as it sent it: the server checks it
+                headers.update((k, v) for k, v in channel.headers.items() if k.startswith(PARAM_HEADER))
         body = json.dumps(message, separators=(",", ":")).encode()
         try:
             async with self.client.stream("POST", self.url, content=body, headers=headers) as response:
@@ -117,31 +138,72 @@ class HttpTransport(Transport):
             self._end(ConnectionClosedError(self.server, "the server ended the session (HTTP 404)"))
             raise ConnectionClosedError(self.server, "the server ended the session (HTTP 404)")
         kind = response.headers.get("content-type", "").split(";")[0].strip()
+        msg_id = sent.get("id") if "method" in sent else None  # our request's id (not a reply of ours)
         if response.status_code >= 400:
             text = (await response.aread()).decode("utf-8", "replace")
-            if kind == "application/json" and "id" in sent:
-                self._deliver_text(text)  # a JSON-RPC error object with an HTTP error status
+            if kind == "application/json" and msg_id is not None:
+                self._deliver_text(text, msg_id)  # a JSON-RPC error object with an HTTP error status
                 return
             raise ProtocolError(self.server, f"HTTP {response.status_code} from {self.url}: {text[:300]}")
         if kind == "text/event-stream":
-            async for data in _sse_events(response):
-                self._deliver_text(data)
+            stream = _Stream()
+            answered = False
+            async for data in _sse_events(response, stream):
+                answered = self._deliver_text(data, msg_id) or answered
+            if msg_id is not None and not answered:
+                await self._resume(stream, msg_id)
         elif kind == "application/json":
-            self._deliver_text((await response.aread()).decode())
-        elif "id" in sent:
+            self._deliver_text((await response.aread()).decode(), msg_id)
+        elif msg_id is not None:
             raise ProtocolError(self.server, f"{self.url} answered with content type {kind or 'none'!r}")
 
-    def _deliver_text(self, text: str) -> None:
+    async def _resume(self, stream: _Stream, msg_id: int) -> None:
+        """The server closed a request's stream before its answer: reconnect with ``GET`` and
+        ``Last-Event-ID`` (after the ``retry`` delay it asked for) until the answer comes."""
+        if stream.last_id is None:
+            raise ConnectionClosedError(
+                self.server,
+                f"{self.url} closed the stream before answering, and gave no event id to resume from",
+            )
+        for _ in range(MAX_RESUMES):
+            await asyncio.sleep((stream.retry_ms or 0) / 1000)
+            headers = {**self.headers, "accept": "text/event-stream", "last-event-id": stream.last_id}
+            headers.pop("content-type", None)
+            if self.session_id is not None:
+                headers["mcp-session-id"] = self.session_id
+            async with self.client.stream("GET", self.url, headers=headers) as response:
+                if response.status_code != 200:
+                    text = (await response.aread()).decode("utf-8", "replace")
+                    raise ConnectionClosedError(
+                        self.server,
+                        f"resuming the stream failed with HTTP {response.status_code}: {text[:200]}",
+                    )
+                async for data in _sse_events(response, stream):
+                    if self._deliver_text(data, msg_id):
+                        return
+        raise ConnectionClosedError(self.server, f"no answer after {MAX_RESUMES} stream resumptions")
+
+    def _deliver_text(self, text: str, related: int | None = None) -> bool:
+        """Deliver what a POST's answer held; True if it was the reply to ``related``."""
         if not text.strip() or self._deliver is None:
-            return
+            return False
         try:
             message = json.loads(text)
         except ValueError:
             log.warning("%s sent something that is not JSON: %.200s", self.server, text)
-            return
+            return False
+        answered = False
         for item in message if isinstance(message, list) else [message]:
-            if isinstance(item, dict):
-                self._deliver(item)
+            if not isinstance(item, dict):
+                continue
+            if "method" not in item and related is not None:
+                if item.get("id") is None and "error" in item:
+                    # An error it could not tie to a request (id null), on the POST of our one
+                    # request: that request's answer.
+                    item = {**item, "id": related}
+                answered = answered or item.get("id") == related
+            self._deliver(item, related)
+        return answered
 
     async def _listen(self) -> None:
         """The GET stream: what the server sends outside any request (session protocol only)."""

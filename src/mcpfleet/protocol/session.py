@@ -31,6 +31,7 @@ from mcpfleet.exceptions import (
     ServerUnavailableError,
     ToolCallError,
 )
+from mcpfleet.protocol.channel import Channel, current_channel
 from mcpfleet.protocol.http import HttpTransport
 from mcpfleet.protocol.paging import all_pages
 from mcpfleet.protocol.transport import Transport
@@ -46,9 +47,19 @@ METHOD_NOT_FOUND = -32601
 Protocol = Literal["auto", "session", "stateless"]
 Notify = Callable[[str, dict[str, Any]], None]
 CLIENT_INFO = {"name": "mcpfleet", "version": __version__}
-# We answer no server-to-client requests on our own sessions (ping aside): declaring none means
-# servers do not ask (a 2026-07-28 call made for a client carries that client's capabilities).
+# A 2026-07-28 request made for a client carries that client's capabilities; one made for no
+# client (probes, cached lists) declares none, so the server does not ask it for input.
 CLIENT_CAPABILITIES: dict[str, Any] = {}
+# A session-protocol connection is shared by many clients and declared once: it offers what
+# clients may offer, and each request the server makes goes to the client whose call it came
+# about (who may still decline it, e.g. when it did not declare that capability itself).
+RELAY_CAPABILITIES: dict[str, Any] = {"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {}}
+# What a client must have declared before a server may ask it for input.
+INPUT_CAPABILITY = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
 
 
 class ClientSession:
@@ -79,6 +90,8 @@ class ClientSession:
         self.instructions: str | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._channels: dict[int, Channel] = {}  # requests made for a client: where their traffic goes
+        self._progress: dict[str, tuple[int, Any]] = {}  # our progress token -> (request, client's token)
         self._closed: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -173,7 +186,7 @@ class ClientSession:
             "initialize",
             {
                 "protocolVersion": SESSION_VERSIONS[0],
-                "capabilities": CLIENT_CAPABILITIES,
+                "capabilities": RELAY_CAPABILITIES,
                 "clientInfo": CLIENT_INFO,
             },
             None,
@@ -192,10 +205,15 @@ class ClientSession:
         self.transport.set_protocol_version(self.protocol_version)
         await self.notify("notifications/initialized")
 
-    def _modern_params(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _modern_params(self, params: dict[str, Any], channel: Channel | None = None) -> dict[str, Any]:
         meta = dict(params.get("_meta") or {})
         meta[META + "protocolVersion"] = MODERN_VERSION
-        meta.setdefault(META + "clientCapabilities", CLIENT_CAPABILITIES)
+        meta.setdefault(
+            META + "clientCapabilities",
+            dict(channel.capabilities) if channel is not None else CLIENT_CAPABILITIES,
+        )
+        if channel is not None and channel.log_level is not None:
+            meta.setdefault(META + "logLevel", channel.log_level)
         meta.setdefault(META + "clientInfo", CLIENT_INFO)
         return {**params, "_meta": meta}
 
@@ -206,11 +224,14 @@ class ClientSession:
     ) -> dict[str, Any]:
         """Send a request and return its result; JSON-RPC errors raise :class:`ToolCallError`."""
         params = params or {}
+        channel = current_channel.get()
         if self.stateless:
-            params = self._modern_params(params)
-        return await self._call(method, params, timeout)
+            params = self._modern_params(params, channel)
+        return await self._call(method, params, timeout, channel)
 
-    async def _call(self, method: str, params: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, params: dict[str, Any], timeout: float | None, channel: Channel | None = None
+    ) -> dict[str, Any]:
         if self._closed is not None:
             raise ServerUnavailableError(
                 self.server,
@@ -219,6 +240,15 @@ class ClientSession:
         msg_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = future
+        token = None
+        if channel is not None:
+            self._channels[msg_id] = channel
+            meta = params.get("_meta")
+            if isinstance(meta, dict) and "progressToken" in meta:
+                # Our own token upstream: two clients on this connection may both use "1".
+                token = f"mcpfleet-{msg_id}"
+                self._progress[token] = (msg_id, meta["progressToken"])
+                params = {**params, "_meta": {**meta, "progressToken": token}}
         try:
             async with asyncio.timeout(timeout):
                 # Over HTTP the reply arrives while the POST is being answered, inside send().
@@ -234,6 +264,10 @@ class ClientSession:
             raise
         finally:
             self._pending.pop(msg_id, None)
+            if channel is not None:
+                del self._channels[msg_id]
+                if token is not None:
+                    del self._progress[token]
         error = reply.get("error")
         if error is not None:
             if not isinstance(error, dict):
@@ -282,7 +316,7 @@ class ClientSession:
 
     # ------------------------------------------------------------------ incoming
 
-    def _receive(self, message: dict[str, Any]) -> None:
+    def _receive(self, message: dict[str, Any], related: int | None = None) -> None:
         method = message.get("method")
         if method is None:
             msg_id = message.get("id")
@@ -292,30 +326,68 @@ class ClientSession:
             else:
                 log.debug("%s: reply to unknown request %r dropped", self.server, msg_id)
             return
+        method = str(method)
         params = message.get("params")
         params = params if isinstance(params, dict) else {}
         if "id" in message:
-            self._spawn(self._answer(message["id"], str(method), params))
-        elif self.on_notification is not None:
+            self._spawn(self._answer(message["id"], method, params, self._channel_for(related, method)))
+            return
+        if method == "notifications/progress":
+            found = self._progress.get(str(params.get("progressToken")))
+            if found is not None:
+                msg_id, token = found
+                self._channels[msg_id].notify(method, {**params, "progressToken": token})
+                return
+        elif method == "notifications/message":
+            channel = self._channels.get(related) if related is not None else None
+            # Without a link on the wire (stdio), every request in flight may have caused it.
+            channels = [channel] if channel is not None else list(dict.fromkeys(self._channels.values()))
+            for channel in channels:
+                channel.notify(method, params)
+            if channels:
+                return
+        if self.on_notification is not None:
             try:
-                self.on_notification(str(method), params)
+                self.on_notification(method, params)
             except Exception:  # a listener's bug must not stop the reader
                 log.exception("%s: notification handler failed on %s", self.server, method)
 
-    async def _answer(self, msg_id: Any, method: str, params: dict[str, Any]) -> None:
+    def _channel_for(self, related: int | None, method: str) -> Channel | None:
+        """The client a server request goes to: the one whose request it came about, where the
+        wire tells (HTTP); else the only client with a request in flight that could answer it.
+        Never a guess between clients: one client's data must not reach another."""
+        if related is not None and related in self._channels:
+            return self._channels[related]
+        channels = list(dict.fromkeys(self._channels.values()))
+        if len(channels) > 1:
+            needed = INPUT_CAPABILITY.get(method)
+            channels = [c for c in channels if needed is None or needed in c.capabilities]
+        return channels[0] if len(channels) == 1 else None
+
+    async def _answer(
+        self, msg_id: Any, method: str, params: dict[str, Any], channel: Channel | None
+    ) -> None:
         reply: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id}
         try:
-            if self.on_request is not None:
+            if method == "ping":
+                reply["result"] = {}
+            elif channel is not None:
+                reply["result"] = await channel.ask(method, params)
+            elif self.on_request is not None:
                 result = self.on_request(method, params)
                 reply["result"] = (
                     await result if asyncio.isfuture(result) or asyncio.iscoroutine(result) else result
                 )
-            elif method == "ping":
-                reply["result"] = {}
             else:
-                reply["error"] = {"code": METHOD_NOT_FOUND, "message": f"mcpfleet does not handle {method}"}
+                why = "no client's request is in flight" if not self._channels else "more than one client"
+                reply["error"] = {
+                    "code": METHOD_NOT_FOUND,
+                    "message": f"mcpfleet cannot relay {method}: {why} have caused it",
+                }
         except ToolCallError as exc:
             reply["error"] = {"code": exc.code, "message": exc.error_message}
+            if exc.data is not None:
+                reply["error"]["data"] = exc.data
         except Exception as exc:  # the server gets an error reply instead of waiting forever
             reply["error"] = {"code": -32603, "message": str(exc)}
         with contextlib.suppress(FleetError):  # the server is gone: nobody to answer

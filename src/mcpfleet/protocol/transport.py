@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["Deliver", "Lost", "Transport"]
 
-Deliver = Callable[[dict[str, Any]], None]
 Lost = Callable[[BaseException | None], None]
+
+
+class Deliver(Protocol):
+    """Takes one message from the server; ``related`` is the id of our request it came about,
+    where the wire says so (an HTTP POST's own event stream), else None."""
+
+    def __call__(self, message: dict[str, Any], related: int | None = None) -> None: ...
 
 
 class Transport(ABC):

@@ -15,38 +15,11 @@ they record.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mcpfleet.gateway.engine import ClientState, Emit
+from mcpfleet.gateway.context import ToolCall
 
 __all__ = ["CallNext", "Middleware", "ToolCall", "chain"]
-
-
-@dataclass(slots=True)
-class ToolCall:
-    """One ``tools/call`` on its way through the pipeline.
-
-    ``server`` and ``tool`` are the upstream's own names (``local`` for the gateway's own
-    ``fleet__*`` tools); ``params`` is what the upstream will get and may be changed on the way.
-    """
-
-    server: str
-    tool: str
-    params: dict[str, Any]
-    client: ClientState
-    request_id: str
-    emit: Emit | None = None
-    local: Any = None  # the gateway's own tools (fleet__*) when they answer this call
-    principal: Any = None  # who is calling, once authentication is on
-    via: str = "mcp"  # "mcp" (an MCP client) or "admin" (the admin API, e.g. `mcpfleet call`)
-    extra: dict[str, Any] = field(default_factory=dict)  # what one middleware leaves for another
-
-    @property
-    def arguments(self) -> dict[str, Any]:
-        arguments = self.params.get("arguments")
-        return arguments if isinstance(arguments, dict) else {}
 
 
 CallNext = Callable[[ToolCall], Awaitable[dict[str, Any]]]
