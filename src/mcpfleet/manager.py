@@ -35,6 +35,7 @@ from mcpfleet.exceptions import (
     FleetError,
     InstallError,
     MissingEnvError,
+    ServerStartError,
     ServerUnavailableError,
     UnknownServerError,
 )
@@ -61,6 +62,8 @@ from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
 from mcpfleet.settings import Settings
 
 __all__ = ["InstallStrategy", "MCPManager", "ToolInfo"]
+
+START_RETRY_AFTER = 5.0  # seconds a request waits before it may try to start a server that failed to
 
 log = logging.getLogger("mcpfleet.manager")
 Progress = Callable[[str, str, float | None], None]
@@ -135,6 +138,9 @@ class MCPManager:
         # Servers asked to run and not stopped since: one that could not start stays wanted,
         # and the health monitor keeps trying it (a remote server that was not up yet, say).
         self.wanted: set[str] = set()
+        self.start_failures: dict[
+            str, tuple[float, str]
+        ] = {}  # server -> (when, why) of its last failed start
         self._locks: dict[str, asyncio.Lock] = {}
         self._repeat = RepeatSafety()
         self._lock_file: InstallLock | None = None
@@ -400,10 +406,13 @@ class MCPManager:
             self._supervisors[server] = supervisor
             try:
                 await supervisor.start(instances if instances is not None else max(spec.instances, 1))
-            except BaseException:
+            except BaseException as exc:
                 del self._supervisors[server]
                 await supervisor.stop()
+                if isinstance(exc, FleetError):  # its first line: stderr is for operators, not callers
+                    self.start_failures[server] = (time.monotonic(), _first_line(exc, server))
                 raise
+            self.start_failures.pop(server, None)
             await self._route(server, spec, supervisor)
             self._emit(server, "mcpfleet/started")
             return supervisor.instances
@@ -473,6 +482,14 @@ class MCPManager:
     def running_servers(self) -> list[str]:
         return list(self._supervisors)
 
+    def server_capabilities(self, server: str) -> dict[str, Any] | None:
+        """What a running server declared in its handshake (None when no instance is ready)."""
+        supervisor = self._supervisors.get(server)
+        for instance in supervisor.ready_instances() if supervisor is not None else []:
+            if instance.session is not None:
+                return instance.session.capabilities
+        return None
+
     async def health_check(self, server: str, timeout: float = 5.0) -> bool:
         """True if at least one instance is ready and answers within ``timeout``."""
         results = await asyncio.gather(
@@ -520,7 +537,22 @@ class MCPManager:
         """
         spec = self.spec(server)
         if server not in self._supervisors or self._lock_for(server).locked():
-            await self.start_server(server)  # starts it, or waits for the start under way
+            failed = self.start_failures.get(server)
+            if failed is not None and time.monotonic() - failed[0] < START_RETRY_AFTER:
+                raise ServerUnavailableError(
+                    server,
+                    f"it is unavailable: its last start, {time.monotonic() - failed[0]:.0f}s ago, failed "
+                    f"({failed[1]}); "
+                    f"see `mcpfleet status` and `mcpfleet logs {server}`",
+                )
+            try:
+                await self.start_server(server)  # starts it, or waits for the start under way
+            except ServerStartError as exc:
+                raise ServerUnavailableError(
+                    server,
+                    f"it is unavailable: it failed to start ({_first_line(exc, server)}); "
+                    f"see `mcpfleet logs {server}`",
+                ) from None
         tried: list[str] = []
         repeated = False
         while True:
@@ -817,3 +849,8 @@ class MCPManager:
         from mcpfleet.deploy.compose import deploy_with_docker
 
         return await deploy_with_docker(self.config, compose_file, env_file, environ=self._environ)
+
+
+def _first_line(exc: FleetError, server: str) -> str:
+    """What went wrong, without the stderr tail a start error carries (that is for operators)."""
+    return str(exc).split("\n", 1)[0].removeprefix(f"{server}: ")

@@ -183,6 +183,8 @@ class Gateway:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             self.broadcast(method)
+        elif method == "notifications/resources/updated":
+            self.engine.subscriptions.deliver(server, params)
         elif method in {"mcpfleet/started", "mcpfleet/stopped"}:
             self.cache.invalidate(server)
             for note in kinds:

@@ -50,6 +50,7 @@ class ClientState:
     notifications: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
     principal: Principal | None = None  # the authenticated caller; None in process
     address: str | None = None  # where it connects from ("127.0.0.1:53122"), for the audit log
+    closed: bool = False  # the session ended (deleted, expired): nothing more goes to it
 
 
 @dataclass(slots=True)

@@ -13,7 +13,13 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from mcpfleet.exceptions import FleetError, PermissionDeniedError, RateLimitedError, ToolCallError
+from mcpfleet.exceptions import (
+    FleetError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerUnavailableError,
+    ToolCallError,
+)
 from mcpfleet.gateway.context import CallChannel, ClientState, Emit, ToolCall
 from mcpfleet.gateway.forward import Forwarder, upstream_params
 from mcpfleet.gateway.jsonrpc import (
@@ -25,6 +31,7 @@ from mcpfleet.gateway.jsonrpc import (
     METHOD_NOT_FOUND,
     MODERN,
     REMOVED_IN_MODERN,
+    SERVER_UNAVAILABLE,
     SUPPORTED_SESSION_VERSIONS,
     RpcError,
     error_reply,
@@ -32,6 +39,7 @@ from mcpfleet.gateway.jsonrpc import (
 )
 from mcpfleet.gateway.middleware import CallNext, Middleware, chain
 from mcpfleet.gateway.middleware.access import local_permission
+from mcpfleet.gateway.subscriptions import Subscriptions
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
 from mcpfleet.security import Permission
@@ -58,19 +66,12 @@ class Engine:
         self.server_info = {"name": name, "version": version}
         self.instructions = instructions
         self.forwarder = Forwarder(upstream)
+        self.subscriptions = Subscriptions()
         self.metrics: MetricsCollector | None = None  # counts calls refused before they have a route
         self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
         self.access: AccessControl | None = None  # what each caller may list and read (calls: middleware)
         self.middlewares: list[Middleware] = []
         self._pipeline: CallNext = self._last_step
-
-    def capabilities(self) -> dict[str, Any]:
-        return {
-            "tools": {"listChanged": True},
-            "resources": {"listChanged": True, "subscribe": False},
-            "prompts": {"listChanged": True},
-            "logging": {},
-        }
 
     # ------------------------------------------------------------------ entry point
 
@@ -143,11 +144,21 @@ class Engine:
             return error_reply(msg_id, exc.code, str(exc), {**exc.rpc_data(), "requestId": rid})
         except PermissionDeniedError as exc:
             return error_reply(msg_id, exc.code, str(exc), {"requestId": rid})
+        except ServerUnavailableError as exc:  # down, not empty: say so, and why
+            return error_reply(
+                msg_id,
+                SERVER_UNAVAILABLE,
+                str(exc),
+                {"server": exc.server, "state": "unavailable", "requestId": rid},
+            )
         except FleetError as exc:
             log.warning("%s failed: %s", method, exc)
             return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})
         if client.stateless:
             result.setdefault("resultType", "complete")
+            if method == "resources/read":  # required of 2026-07-28 results; a session upstream has none
+                result.setdefault("ttlMs", 0)
+                result.setdefault("cacheScope", "private")
         return {"jsonrpc": "2.0", "id": msg_id, "result": result}
 
     def _notification(self, method: str, params: dict[str, Any], client: ClientState) -> None:
@@ -173,9 +184,9 @@ class Engine:
         if method == "ping":
             return {}
         if method == "initialize":
-            return self.initialize(params, client)
+            return self.initialize(params, client, view)
         if method == "server/discover":
-            return self.discover()
+            return self.discover(view)
         if method in {"resources/read", "resources/subscribe", "resources/unsubscribe"}:
             return await self._forward_resource(method, params, view, client, channel)
         if method == "prompts/get":
@@ -190,7 +201,7 @@ class Engine:
             return {}
         raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
-    def initialize(self, params: dict[str, Any], client: ClientState) -> dict[str, Any]:
+    def initialize(self, params: dict[str, Any], client: ClientState, view: View) -> dict[str, Any]:
         asked = params.get("protocolVersion")
         version = asked if asked in SUPPORTED_SESSION_VERSIONS else SUPPORTED_SESSION_VERSIONS[0]
         client.protocol_version = str(version)
@@ -198,17 +209,17 @@ class Engine:
         client.capabilities = dict(params.get("capabilities") or {})
         result: dict[str, Any] = {
             "protocolVersion": version,
-            "capabilities": self.capabilities(),
+            "capabilities": view.capabilities(),
             "serverInfo": self.server_info,
         }
         if self.instructions:
             result["instructions"] = self.instructions
         return result
 
-    def discover(self) -> dict[str, Any]:
+    def discover(self, view: View) -> dict[str, Any]:
         result: dict[str, Any] = {
             "supportedVersions": [MODERN],
-            "capabilities": self.capabilities(),
+            "capabilities": view.capabilities(),
             "cacheScope": "private",
             "ttlMs": 0,
             "_meta": {META_PREFIX + "serverInfo": self.server_info},
@@ -335,11 +346,18 @@ class Engine:
         try:
             route = await view.route_resource(uri)
         except KeyError:
-            raise RpcError(-32002, f"Resource not found: {uri}", {"uri": uri}) from None
+            raise RpcError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri}) from None
         self._check_read(client, route.server)
-        result = await self.forwarder.forward(
-            route.server, method, upstream_params(params, uri=route.name), client, channel
-        )
+        sent = upstream_params(params, uri=route.name)
+        if method != "resources/read":
+
+            async def send(server: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+                return await self.forwarder.forward(server, method, params, client, channel)
+
+            if method == "resources/subscribe":
+                return await self.subscriptions.subscribe(route.server, route.name, uri, client, send, sent)
+            return await self.subscriptions.unsubscribe(route.server, route.name, client, send, sent)
+        result = await self.forwarder.forward(route.server, method, sent, client, channel)
         if method == "resources/read" and route.name != uri:
             for item in result.get("contents") or []:
                 if item.get("uri") == route.name:

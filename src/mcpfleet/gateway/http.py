@@ -134,6 +134,30 @@ def _envelope_problem(message: dict[str, Any], header_version: str | None) -> tu
     return None
 
 
+_NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}  # Mcp-Name mirrors
+
+
+def _header_problem(message: dict[str, Any], headers: dict[str, str]) -> str | None:
+    """Why a 2026-07-28 request's routing headers (SEP-2243) do not mirror its body, or None.
+
+    Header names are case-insensitive, values exact (surrounding whitespace aside)."""
+    method = message.get("method")
+    sent = headers.get("mcp-method")
+    if sent is None:
+        return f"Header mismatch: the Mcp-Method header is required (the body says {method!r})"
+    if sent.strip() != method:
+        return f"Header mismatch: Mcp-Method is {sent.strip()!r} but the body's method is {method!r}"
+    key = _NAMED.get(str(method))
+    params = message.get("params")
+    if key is not None and isinstance(params, dict) and isinstance(params.get(key), str):
+        name = headers.get("mcp-name")
+        if name is None:
+            return f"Header mismatch: {method} needs the Mcp-Name header (params.{key})"
+        if name.strip() != params[key]:
+            return f"Header mismatch: Mcp-Name is {name.strip()!r} but params.{key} is {params[key]!r}"
+    return None
+
+
 # The HTTP status a 2026-07-28 error reply goes out with (SEP-2575); other errors stay 200.
 _STATELESS_ERROR_STATUS = {
     METHOD_NOT_FOUND: 404,
@@ -228,6 +252,9 @@ class MCPHttpApp:
                 )
                 return
             problem = _envelope_problem(first, header_version)
+            if problem is None and (header_version is not None or "_meta" in (first.get("params") or {})):
+                mismatch = _header_problem(first, headers)
+                problem = None if mismatch is None else (HEADER_MISMATCH, mismatch, None)
             if problem is not None:
                 await _respond(send, 400, _dumps(error_reply(first.get("id"), *problem)))
                 return
@@ -280,7 +307,10 @@ class MCPHttpApp:
             await self._listen(receive, send, first)
             return
         if not batch and "id" in first and isinstance(first.get("method"), str):
-            await self._answer_one(receive, send, first, view, client, extra, "text/event-stream" in accept)
+            passed = {k: v for k, v in headers.items() if k.startswith("mcp-param-")}
+            await self._answer_one(
+                receive, send, first, view, client, extra, "text/event-stream" in accept, passed
+            )
             return
         replies = [
             r
@@ -304,6 +334,7 @@ class MCPHttpApp:
         client: ClientState,
         extra: list[tuple[bytes, bytes]],
         sse: bool,
+        passed: dict[str, str] | None = None,
     ) -> None:
         """Answer one request: plain JSON, or an SSE stream once a notification about it comes first.
 
@@ -318,7 +349,7 @@ class MCPHttpApp:
             if not wake.done():
                 wake.set_result(None)
 
-        call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None))
+        call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None, passed))
         gone = loop.create_task(_disconnected(receive))
         streaming = False
         try:

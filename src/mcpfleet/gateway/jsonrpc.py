@@ -16,6 +16,7 @@ __all__ = [
     "MODERN",
     "PARSE_ERROR",
     "REMOVED_IN_MODERN",
+    "SERVER_UNAVAILABLE",
     "SUPPORTED_SESSION_VERSIONS",
     "UNSUPPORTED_PROTOCOL_VERSION",
     "RpcError",
@@ -41,6 +42,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
     -32603,
 )
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+SERVER_UNAVAILABLE = -32000  # implementation-defined: the server behind this name cannot answer now
 HEADER_MISMATCH, MISSING_CLIENT_CAPABILITY = -32020, -32021
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 

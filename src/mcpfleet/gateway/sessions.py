@@ -111,6 +111,7 @@ class SessionStore:
 
     @staticmethod
     def _cancel(client: ClientState) -> None:
+        client.closed = True
         for task in client.in_flight.values():
             task.cancel()
         if not client.notifications.full():

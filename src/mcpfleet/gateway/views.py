@@ -37,12 +37,17 @@ KINDS = {  # list method -> (result key, name key)
     "resources/templates/list": ("resourceTemplates", "uriTemplate"),
 }
 _WRAPPED = "mcpfleet://"
+_MIRRORED = frozenset({"tools", "prompts", "resources", "logging", "completions"})  # what the gateway relays
 
 
 class Upstream(Protocol):
     """What a view needs from the fleet (the manager provides it)."""
 
     def running_servers(self) -> list[str]: ...
+
+    def list_servers(self) -> list[str]: ...
+
+    def server_capabilities(self, server: str) -> dict[str, Any] | None: ...
 
     async def request(
         self,
@@ -140,9 +145,26 @@ class View:
 
     def route(self, kind: str, name: str) -> Route:
         server, sep, upstream_name = name.partition(self.separator)
-        if not sep or server not in self.servers():
+        if not sep or server not in self.cache.upstream.list_servers():
             raise KeyError(name)
+        # A server that is not running still routes: the request then says why it is down.
         return Route(server, upstream_name)
+
+    def capabilities(self) -> dict[str, Any]:
+        """What the view offers: every kind, and subscriptions and completions where a server has them."""
+        offered: dict[str, Any] = {
+            "tools": {"listChanged": True},
+            "resources": {"listChanged": True, "subscribe": False},
+            "prompts": {"listChanged": True},
+            "logging": {},
+        }
+        for server in self.servers():
+            upstream = self.cache.upstream.server_capabilities(server) or {}
+            if (upstream.get("resources") or {}).get("subscribe"):
+                offered["resources"]["subscribe"] = True
+            if "completions" in upstream:
+                offered["completions"] = {}
+        return offered
 
     def keep(self, server: str, kind: str, item: dict[str, Any]) -> bool:
         return True
@@ -234,7 +256,7 @@ class ServerView(View):
         self.server = server
 
     def servers(self) -> list[str]:
-        return [self.server] if self.server in self.cache.upstream.running_servers() else []
+        return [self.server]
 
     def public_name(self, server: str, name: str) -> str:
         return name
@@ -243,9 +265,25 @@ class ServerView(View):
         return name
 
     def route(self, kind: str, name: str) -> Route:
-        if not self.servers():
-            raise KeyError(name)
         return Route(self.server, name)
+
+    async def route_resource(self, uri: str) -> Route:
+        return Route(self.server, uri)  # the server itself says whether it has it
+
+    async def _server_items(self, server: str, method: str) -> list[dict[str, Any]]:
+        return await self.cache.items(server, method)  # a server that is down says so, not []
+
+    def capabilities(self) -> dict[str, Any]:
+        """The server's own capabilities, as it declared them (the gateway's defaults before it runs)."""
+        upstream = self.cache.upstream.server_capabilities(self.server)
+        if upstream is None:
+            return super().capabilities()
+        offered = {k: dict(v) if isinstance(v, dict) else v for k, v in upstream.items() if k in _MIRRORED}
+        offered["logging"] = {}  # the gateway answers logging/setLevel itself
+        for kind in ("tools", "prompts", "resources"):
+            if kind in offered:
+                offered[kind]["listChanged"] = True  # restarts are announced as list changes
+        return offered
 
 
 class VirtualView(View):

@@ -78,8 +78,10 @@ class ClientSession:
         protocol: Protocol = "auto",
         on_notification: Notify | None = None,
         on_request: Callable[[str, dict[str, Any]], Any] | None = None,
+        listen: bool = False,
     ) -> None:
         self.transport = transport
+        self.listen = listen  # 2026-07-28: keep a subscriptions/listen stream open for list changes
         self.server = server
         self.protocol: Protocol = protocol
         self.on_notification = on_notification
@@ -178,6 +180,8 @@ class ClientSession:
                     self.server_info = dict(result.get("serverInfo") or meta.get(META + "serverInfo") or {})
                     self.instructions = result.get("instructions")
                     self.transport.set_protocol_version(MODERN_VERSION)
+                    if self.listen:
+                        self._spawn(self._listen_for_changes())
                     return
                 if self.protocol == "stateless":
                     raise ProtocolError(self.server, f"it supports {versions}, not {MODERN_VERSION}")
@@ -283,6 +287,37 @@ class ClientSession:
         if not isinstance(result, dict):
             raise ProtocolError(self.server, f"{method} answered with a result that is not an object")
         return result
+
+    async def _listen_for_changes(self) -> None:
+        """2026-07-28 servers announce list changes only on a ``subscriptions/listen`` stream:
+        keep one open (reopened with backoff when it ends) so they reach ``on_notification``."""
+        kinds = {
+            "tools": "toolsListChanged",
+            "prompts": "promptsListChanged",
+            "resources": "resourcesListChanged",
+        }
+        wanted = {
+            key: True for kind, key in kinds.items() if (self.capabilities.get(kind) or {}).get("listChanged")
+        }
+        if not wanted:
+            return
+        delay = 1.0
+        while self._closed is None:
+            params = self._modern_params({"notifications": wanted})
+            message = {
+                "jsonrpc": "2.0",
+                "id": next(self._ids),
+                "method": "subscriptions/listen",
+                "params": params,
+            }
+            try:
+                await self.transport.send(message)  # over HTTP: until the stream ends
+            except FleetError as exc:
+                log.debug("%s: subscriptions/listen stream ended: %s", self.server, exc)
+            if not isinstance(self.transport, HttpTransport):
+                return  # over stdio the answer comes on the pipe, which stays open
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def _cancel_upstream(self, msg_id: int, reason: str) -> None:
         if self._closed is None and self.protocol_version is not None:

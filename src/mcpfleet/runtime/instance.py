@@ -26,6 +26,7 @@ from mcpfleet.exceptions import (
 from mcpfleet.home import FleetHome
 from mcpfleet.install import LaunchSpec
 from mcpfleet.protocol import ClientSession, HttpTransport, StdioTransport
+from mcpfleet.protocol.channel import current_channel
 from mcpfleet.runtime.process import StderrLog, child_env, kill_group, leader_exited, spawn, terminate
 
 __all__ = ["Instance", "InstanceState", "Updater"]
@@ -95,6 +96,11 @@ class Instance:
         self.ended = asyncio.Event()
         self.updater = updater
         self._watch: asyncio.Task[None] | None = None
+        # A remote server that speaks both generations: session clients' requests go over a
+        # session-protocol connection, where the server can ask them for input mid-call.
+        self._legacy: ClientSession | None = None
+        self._legacy_refused = False
+        self._legacy_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ facts
 
@@ -158,7 +164,11 @@ class Instance:
         assert self.launch.url is not None  # transport "http" means a URL
         transport = HttpTransport(self.launch.url, server=self.server, headers=self.launch.headers)
         self.session = ClientSession(
-            transport, server=self.server, protocol=self.spec.protocol, on_notification=self._notify
+            transport,
+            server=self.server,
+            protocol=self.spec.protocol,
+            on_notification=self._notify,
+            listen=True,
         )
         await self.session.open(self.spec.startup_timeout)
 
@@ -185,7 +195,11 @@ class Instance:
             process.stdout, process.stdin, server=self.server, extra_trouble=self._stderr_trouble
         )
         self.session = ClientSession(
-            transport, server=self.server, protocol=self.spec.protocol, on_notification=self._notify
+            transport,
+            server=self.server,
+            protocol=self.spec.protocol,
+            on_notification=self._notify,
+            listen=True,
         )
         try:
             await self.session.open(self.spec.startup_timeout)
@@ -245,6 +259,9 @@ class Instance:
             await terminate(self.process, grace)
         if self.session is not None:
             await self.session.aclose()
+        if self._legacy is not None:
+            await self._legacy.aclose()
+            self._legacy = None
         if self.stderr is not None:
             await self.stderr.wait(0.5)
             await self.stderr.aclose()
@@ -269,7 +286,34 @@ class Instance:
             ) as pooled:
                 result: dict[str, Any] = await pooled.request(method, params, timeout=timeout)
                 return result
+        if session.stateless and self.launch.url is not None and not self._legacy_refused:
+            channel = current_channel.get()
+            if channel is not None and not channel.stateless and self.spec.protocol == "auto":
+                session = await self._legacy_session(session)
         return await session.request(method, params, timeout=timeout)
+
+    async def _legacy_session(self, modern: ClientSession) -> ClientSession:
+        """The session-protocol connection for session clients (``modern`` if the server has none)."""
+        async with self._legacy_lock:
+            if self._legacy is not None and not self._legacy.closed:
+                return self._legacy
+            assert self.launch.url is not None
+            try:
+                self._legacy = await ClientSession.over_http(
+                    self.launch.url,
+                    server=self.server,
+                    headers=self.launch.headers,
+                    protocol="session",
+                    timeout=self.spec.startup_timeout,
+                    on_notification=self._notify,
+                )
+            except FleetError as exc:
+                log.info(
+                    "%s: no session-protocol connection (%s); session clients share 2026-07-28", self.id, exc
+                )
+                self._legacy_refused = True
+                return modern
+            return self._legacy
 
     async def _connect_pooled(self) -> ClientSession:
         assert self.launch.url is not None
