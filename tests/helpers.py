@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# The body field each named request's Mcp-Name header mirrors (SEP-2243, MCP 2026-07-28).
+MCP_NAME_SOURCE = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def routing_headers(body: dict[str, Any]) -> dict[str, str]:
+    """The routing headers a 2026-07-28 client sends with the JSON-RPC request ``body`` (SEP-2243):
+    ``Mcp-Method`` (its method) and, for tools/call and prompts/get, ``Mcp-Name`` (params.name;
+    resources/read: params.uri)."""
+    method = str(body["method"])
+    headers = {"mcp-method": method}
+    key = MCP_NAME_SOURCE.get(method)
+    name = (body.get("params") or {}).get(key) if key else None
+    if isinstance(name, str):
+        headers["mcp-name"] = name
+    return headers
 
 
 def fleet(home: Path, **servers: ServerSpec) -> FleetConfig:

@@ -42,6 +42,11 @@ __all__ = ["Backend", "LoadBalancer", "RemoteBackend", "Strategy", "Target", "mc
 log = logging.getLogger("mcpfleet.loadbalancer")
 
 
+# Requests that only describe a server: answered even while it drains or is in maintenance, and
+# not counted as calls in flight.
+DESCRIBING = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list"})
+
+
 class Strategy(StrEnum):
     ROUND_ROBIN = "round_robin"
     LEAST_CONNECTIONS = "least_connections"
@@ -172,9 +177,11 @@ class Target:
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        self.calls += 1
-        self.active += 1
-        self._idle.clear()
+        counted = method not in DESCRIBING  # a list is no work to drain or to balance by
+        self.calls += counted
+        self.active += counted
+        if counted:
+            self._idle.clear()
         self.breaker.started()
         try:
             result = await self.backend.call(method, params or {}, timeout=timeout)
@@ -188,7 +195,7 @@ class Target:
             self.breaker.succeeded()
             return result
         finally:
-            self.active -= 1
+            self.active -= counted
             if not self.active:
                 self._idle.set()
 
@@ -386,17 +393,19 @@ class LoadBalancer:
         session_key: str | None = None,
         exclude: Iterable[str] = (),
         prefer: str | None = None,
+        describe: bool = False,
     ) -> Target:
         """The target for the next call; raises :class:`ServerUnavailableError` if none can take it.
 
         Order: a redirect if one is set; else the server's own available targets (none while the
-        server is draining or in maintenance); else its backups. ``prefer`` (a target id) wins
+        server is draining or in maintenance, unless the request only ``describe``s it: a list
+        of its tools, prompts or resources); else its backups. ``prefer`` (a target id) wins
         while it can take calls: a multi-round call returns to the instance that holds its state.
         """
         excluded = set(exclude)
         redirect = self._redirects.get(server)
         groups = redirect if redirect is not None else [server]
-        if redirect is not None or server not in self._modes:
+        if redirect is not None or server not in self._modes or describe:
             candidates = self._candidates(groups, excluded)
             if candidates:
                 return self._pick(server, candidates, session_key, prefer)

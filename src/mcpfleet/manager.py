@@ -51,7 +51,7 @@ from mcpfleet.install import (
     installer_for,
 )
 from mcpfleet.latency import CallLatencies
-from mcpfleet.loadbalancer import LoadBalancer, RemoteBackend, Target
+from mcpfleet.loadbalancer import DESCRIBING, LoadBalancer, RemoteBackend, Target
 from mcpfleet.pooling import ConnectionPool
 from mcpfleet.protocol.paging import all_pages
 from mcpfleet.retry import RepeatSafety
@@ -557,7 +557,11 @@ class MCPManager:
         repeated = False
         while True:
             target = self.load_balancer.get_instance(
-                server, session_key=session_key, exclude=tried, prefer=pin[0] if pin else None
+                server,
+                session_key=session_key,
+                exclude=tried,
+                prefer=pin[0] if pin else None,
+                describe=method in DESCRIBING,
             )
             if pin is not None:
                 pin[:] = [target.id]

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from deploy_helpers import SERVERS, build_image, podman_missing, write_containers_conf
+from helpers import routing_headers
 from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
 from mcpfleet.deploy.compose import compose_down, find_engine, render_compose
 from mcpfleet.deploy.kubernetes import render_manifests
@@ -97,7 +98,7 @@ async def call(url: str, tool: str, **arguments: Any) -> Any:
         "params": {"name": tool, "arguments": arguments, "_meta": META},
     }
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.post(f"{url}/mcp", json=body, headers=HEADERS)
+        response = await http.post(f"{url}/mcp", json=body, headers={**HEADERS, **routing_headers(body)})
     assert response.status_code == 200, response.text
     return response.json()["result"]
 

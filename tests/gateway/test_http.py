@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,10 @@ from mcpfleet.manager import MCPManager
 pytestmark = pytest.mark.timeout(90)
 
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+MODERN = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
 
 
 @pytest.fixture
@@ -128,6 +134,64 @@ async def test_session_rules_of_streamable_http(gateway_url: str) -> None:
         assert (await http.delete("/mcp", headers={"mcp-session-id": session})).status_code == 200
         r = await http.post("/mcp", json=listing, headers={**ACCEPT, "mcp-session-id": session})
         assert r.status_code == 404
+
+
+async def _raw_post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    """POST ``body`` with ``headers`` written as given on the wire (httpx refuses header values with
+    surrounding whitespace); the status and the JSON reply."""
+    target = httpx.URL(url)
+    content = json.dumps(body).encode()
+    head = [
+        f"POST {target.raw_path.decode()} HTTP/1.1",
+        f"host: {target.netloc.decode()}",
+        f"content-length: {len(content)}",
+        "connection: close",
+        *(f"{name}:{value}" for name, value in headers.items()),
+    ]
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    try:
+        writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + content)
+        await writer.drain()
+        reply = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status, _, payload = reply.partition(b"\r\n\r\n")
+    return int(status.split()[1]), json.loads(payload)
+
+
+async def test_2026_requests_carry_headers_that_mirror_the_body(gateway_url: str) -> None:
+    """SEP-2243: a 2026-07-28 request's Mcp-Method is its method, and a tools/call's Mcp-Name its
+    tool, or it is refused (HTTP 400, -32020); names are case-insensitive, values exact but for
+    surrounding whitespace."""
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": MODERN}}
+    echo = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "echo__echo", "arguments": {"text": "hi"}, "_meta": MODERN}}  # fmt: skip
+    modern = {**ACCEPT, "mcp-protocol-version": "2026-07-28"}
+    refused = [  # (body, headers, the header it blames)
+        (listing, {"mcp-method": "tools/call"}, "Mcp-Method"),  # another method
+        (listing, {}, "Mcp-Method"),  # none
+        (listing, {"mcp-method": "TOOLS/LIST"}, "Mcp-Method"),  # values are exact
+        (echo, {"mcp-method": "tools/call", "mcp-name": "echo__add"}, "Mcp-Name"),  # another tool
+    ]
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        for body, headers, blamed in refused:
+            r = await http.post("/mcp", json=body, headers={**modern, **headers})
+            assert r.status_code == 400, headers
+            assert r.json()["id"] == body["id"] and r.json()["error"]["code"] == -32020, headers
+            assert blamed in r.json()["error"]["message"], headers
+        r = await http.post(
+            "/mcp", json=echo, headers={**modern, "MCP-METHOD": "tools/call", "mcp-NAME": "echo__echo"}
+        )
+        assert r.status_code == 200 and r.json()["result"]["content"][0]["text"] == "hi"
+    spaced = {
+        **modern,
+        "accept": "application/json",
+        "Mcp-Method": "  tools/call\t",
+        "Mcp-Name": " echo__echo  ",
+    }
+    status, reply = await _raw_post(f"{gateway_url}/mcp", echo, spaced)
+    assert status == 200 and reply["result"]["content"][0]["text"] == "hi"
 
 
 async def test_dns_rebinding_protection(gateway_url: str) -> None:

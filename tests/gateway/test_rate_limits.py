@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import fleet, own_server, serve_gateway
+from helpers import fleet, own_server, routing_headers, serve_gateway
 from mcpfleet.config import GatewayConfig
 from mcpfleet.manager import MCPManager
 from mcpfleet.ratelimit import RateLimitConfig
@@ -48,7 +48,8 @@ def _call(n: int) -> dict[str, object]:
 
 async def test_calls_over_the_limit_are_refused_with_when_to_retry(url: str) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        replies = [(await http.post(f"{url}/mcp", json=_call(n), headers=HEADERS)).json() for n in range(3)]
+        headers = {**HEADERS, **routing_headers(_call(0))}  # each call is tools/call toy__echo
+        replies = [(await http.post(f"{url}/mcp", json=_call(n), headers=headers)).json() for n in range(3)]
         admin = await http.post(f"{url}/api/v1/servers/toy/tools/echo", json={"text": "x"})
         metrics = (await http.get(f"{url}/metrics")).text
     assert [("result" in r) for r in replies] == [True, True, False]

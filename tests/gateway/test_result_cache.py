@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from helpers import fleet, own_server
+from helpers import fleet, own_server, routing_headers
 from mcpfleet.cache import CacheConfig
 from mcpfleet.config import GatewayConfig
 from mcpfleet.database import Database
@@ -41,9 +41,9 @@ def policy(**extra: Any) -> CacheConfig:
 
 
 async def call(http: httpx.AsyncClient, url: str, tool: str, api_key: str, **args: Any) -> Any:
-    headers = {**HEADERS, "x-api-key": api_key}
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": tool, "arguments": args, "_meta": META}}  # fmt: skip
+    headers = {**HEADERS, **routing_headers(body), "x-api-key": api_key}
     reply = (await http.post(f"{url}/servers/work/mcp", json=body, headers=headers)).json()
     return reply["result"]
 

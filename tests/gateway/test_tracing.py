@@ -15,7 +15,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from helpers import fleet, own_server
+from helpers import fleet, own_server, routing_headers
 from mcpfleet.config import GatewayConfig, TracingConfig
 from mcpfleet.gateway import Gateway, GatewayServer
 from mcpfleet.manager import MCPManager
@@ -102,14 +102,19 @@ def _call(name: str, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _headers(body: dict[str, Any]) -> dict[str, str]:
+    return {**HEADERS, **routing_headers(body)}
+
+
 async def test_spans_join_the_callers_trace_and_the_upstream_gets_the_hop(
     traced: tuple[str, GatewayServer], receiver: Receiver
 ) -> None:
     url, server = traced
     caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "rojo=00f067aa0ba902b7"}
     async with httpx.AsyncClient(timeout=30) as http:
-        reply = (await http.post(f"{url}/mcp", json=_call("toy__echo", caller), headers=HEADERS)).json()
-        failed = (await http.post(f"{url}/mcp", json=_call("toy__fail", {}), headers=HEADERS)).json()
+        echo, fail = _call("toy__echo", caller), _call("toy__fail", {})
+        reply = (await http.post(f"{url}/mcp", json=echo, headers=_headers(echo))).json()
+        failed = (await http.post(f"{url}/mcp", json=fail, headers=_headers(fail))).json()
     assert "error" in failed or failed["result"].get("isError")
     seen = reply["result"]["structuredContent"]["meta"]  # the _meta the upstream server received
     await server.stop()  # flushes the exporter's queue
@@ -149,7 +154,8 @@ async def test_without_an_endpoint_there_is_no_tracing_and_context_passes_throug
         try:
             caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
             async with httpx.AsyncClient(timeout=30) as http:
-                reply = await http.post(f"{server.url}/mcp", json=_call("toy__echo", caller), headers=HEADERS)
+                echo = _call("toy__echo", caller)
+                reply = await http.post(f"{server.url}/mcp", json=echo, headers=_headers(echo))
         finally:
             await server.stop()
     # Untraced, the gateway is transparent: the caller's own context reaches the upstream.

@@ -8,6 +8,7 @@ models. Replies to 2026-07-28 (stateless) clients carry that revision's required
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from mcpfleet.gateway.jsonrpc import (
 )
 from mcpfleet.gateway.middleware import CallNext, Middleware, chain
 from mcpfleet.gateway.middleware.access import local_permission
-from mcpfleet.gateway.subscriptions import Subscriptions
+from mcpfleet.gateway.subscriptions import Send, Subscriptions
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
 from mcpfleet.security import Permission
@@ -67,6 +68,7 @@ class Engine:
         self.instructions = instructions
         self.forwarder = Forwarder(upstream)
         self.subscriptions = Subscriptions()
+        self._watched: dict[str, list[tuple[str, str]]] = {}  # listen stream -> (server, uri) it watches
         self.metrics: MetricsCollector | None = None  # counts calls refused before they have a route
         self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
         self.access: AccessControl | None = None  # what each caller may list and read (calls: middleware)
@@ -350,10 +352,7 @@ class Engine:
         self._check_read(client, route.server)
         sent = upstream_params(params, uri=route.name)
         if method != "resources/read":
-
-            async def send(server: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-                return await self.forwarder.forward(server, method, params, client, channel)
-
+            send = self._sender(client, channel)
             if method == "resources/subscribe":
                 return await self.subscriptions.subscribe(route.server, route.name, uri, client, send, sent)
             return await self.subscriptions.unsubscribe(route.server, route.name, client, send, sent)
@@ -363,6 +362,37 @@ class Engine:
                 if item.get("uri") == route.name:
                     item["uri"] = uri
         return result
+
+    def _sender(self, client: ClientState, channel: CallChannel) -> Send:
+        async def send(server: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+            return await self.forwarder.forward(server, method, params, client, channel)
+
+        return send
+
+    async def watch(self, view: View, uris: list[str], watcher: ClientState) -> list[str]:
+        """Subscribe ``watcher`` (a 2026-07-28 listen stream) to resources; those honored."""
+        honored = []
+        send = self._sender(watcher, CallChannel(watcher, None))
+        for uri in uris:
+            try:
+                route = await view.route_resource(uri)
+                self._check_read(watcher, route.server)
+                sent = {"uri": route.name}
+                await self.subscriptions.subscribe(route.server, route.name, uri, watcher, send, sent)
+            except (KeyError, FleetError, RpcError) as exc:
+                log.info("subscriptions/listen: %s not subscribed: %s", uri, exc)
+                continue
+            honored.append(uri)
+            self._watched.setdefault(watcher.id, []).append((route.server, route.name))
+        return honored
+
+    async def unwatch(self, watcher: ClientState) -> None:
+        """End a listen stream's subscriptions."""
+        watcher.closed = True
+        send = self._sender(watcher, CallChannel(watcher, None))
+        for server, uri in self._watched.pop(watcher.id, []):
+            with contextlib.suppress(FleetError, RpcError):
+                await self.subscriptions.unsubscribe(server, uri, watcher, send, {"uri": uri})
 
     async def _forward_prompt(
         self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel

@@ -113,6 +113,11 @@ class Forwarder:
     ) -> dict[str, Any]:
         """One client request upstream, to its final result (or an ``input_required`` round for
         a 2026-07-28 client)."""
+        answers = params.get("inputResponses", {})
+        if not isinstance(answers, dict) or not all(isinstance(r, dict) for r in answers.values()):
+            raise RpcError(
+                INVALID_PARAMS, "Invalid params: inputResponses must be an object of result objects by key"
+            )
         pin: list[str] = []
         state = params.get("requestState")
         if isinstance(state, str):

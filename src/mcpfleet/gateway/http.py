@@ -304,7 +304,7 @@ class MCPHttpApp:
                 return
             client = found
         if client.stateless and first.get("method") == "subscriptions/listen" and "id" in first:
-            await self._listen(receive, send, first)
+            await self._listen(receive, send, first, view, client)
             return
         if not batch and "id" in first and isinstance(first.get("method"), str):
             passed = {k: v for k, v in headers.items() if k.startswith("mcp-param-")}
@@ -385,18 +385,28 @@ class MCPHttpApp:
         await _send_event(send, reply)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _listen(self, receive: Receive, send: Send, message: dict[str, Any]) -> None:
-        """``subscriptions/listen`` (2026-07-28): the answer is a stream of the list changes asked for.
+    async def _listen(
+        self, receive: Receive, send: Send, message: dict[str, Any], view: View, client: ClientState
+    ) -> None:
+        """``subscriptions/listen`` (2026-07-28): the answer is a stream of the list changes and
+        resource updates asked for.
 
-        The acknowledgement comes first; every frame carries the request's id as its subscription
-        id. Resource update subscriptions are not offered (the acknowledgement leaves them out).
+        The acknowledgement comes first and names what is honored (resources the caller may
+        not read, or that no server takes, are left out); every frame carries the request's id
+        as its subscription id.
         """
         params = message.get("params") or {}
         wanted = params.get("notifications") if isinstance(params, dict) else None
         wanted = wanted if isinstance(wanted, dict) else {}
-        honored = {key: True for key in _LISTEN_KINDS.values() if wanted.get(key) is True}
+        honored: dict[str, Any] = {key: True for key in _LISTEN_KINDS.values() if wanted.get(key) is True}
         meta = {_SUBSCRIPTION_ID: message["id"]}
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=100)
+        watcher = ClientState(client.protocol_version, principal=client.principal, address=client.address)
+        uris = wanted.get("resourceSubscriptions")
+        if isinstance(uris, list) and uris:
+            honored["resourceSubscriptions"] = await self.engine.watch(
+                view, [u for u in uris if isinstance(u, str)], watcher
+            )
         self.listeners.add(queue)
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
@@ -407,10 +417,19 @@ class MCPHttpApp:
             )
             while not gone.done():
                 waiting = asyncio.ensure_future(queue.get())
-                await asyncio.wait({waiting, gone}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
-                if not waiting.done():
-                    waiting.cancel()
-                    if not gone.done():
+                updated = asyncio.ensure_future(watcher.notifications.get())
+                await asyncio.wait(
+                    {waiting, updated, gone}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED
+                )
+                for pending in (waiting, updated):
+                    if not pending.done():
+                        pending.cancel()
+                if updated.done() and not updated.cancelled():
+                    note = updated.result()
+                    note_params = {**note.get("params", {}), "_meta": meta}
+                    await _send_event(send, {**note, "params": note_params})
+                if not waiting.done() or waiting.cancelled():
+                    if not updated.done() and not gone.done():
                         await send(
                             {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
                         )
@@ -427,6 +446,7 @@ class MCPHttpApp:
         finally:
             gone.cancel()
             self.listeners.discard(queue)
+            await self.engine.unwatch(watcher)
 
     def publish(self, method: str | None) -> None:
         """Tell every listen stream of a list change (``None``: the gateway is stopping)."""

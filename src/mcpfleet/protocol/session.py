@@ -94,6 +94,8 @@ class ClientSession:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._channels: dict[int, Channel] = {}  # requests made for a client: where their traffic goes
         self._progress: dict[str, tuple[int, Any]] = {}  # our progress token -> (request, client's token)
+        self._watched: set[str] = set()  # 2026-07-28: resources subscribed through the listen stream
+        self._listening: asyncio.Task[None] | None = None
         self._closed: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -181,7 +183,7 @@ class ClientSession:
                     self.instructions = result.get("instructions")
                     self.transport.set_protocol_version(MODERN_VERSION)
                     if self.listen:
-                        self._spawn(self._listen_for_changes())
+                        self._restart_listening()
                     return
                 if self.protocol == "stateless":
                     raise ProtocolError(self.server, f"it supports {versions}, not {MODERN_VERSION}")
@@ -230,6 +232,8 @@ class ClientSession:
         params = params or {}
         channel = current_channel.get()
         if self.stateless:
+            if method in ("resources/subscribe", "resources/unsubscribe"):
+                return self._watch(method, params)
             params = self._modern_params(params, channel)
         return await self._call(method, params, timeout, channel)
 
@@ -288,34 +292,62 @@ class ClientSession:
             raise ProtocolError(self.server, f"{method} answered with a result that is not an object")
         return result
 
+    def _watch(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``resources/(un)subscribe`` on a 2026-07-28 connection, which has neither: the
+        resource joins (or leaves) the ``resourceSubscriptions`` of its listen stream."""
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise ToolCallError(self.server, method, -32602, f"{method} needs a string `uri`")
+        before = set(self._watched)
+        if method == "resources/subscribe":
+            self._watched.add(uri)
+        else:
+            self._watched.discard(uri)
+        if self._watched != before:
+            self._restart_listening()
+        return {}
+
+    def _restart_listening(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+        self._listening = None
+        if self._closed is None and self.protocol_version == MODERN_VERSION:
+            self._listening = asyncio.ensure_future(self._listen_for_changes())
+            self._tasks.add(self._listening)
+            self._listening.add_done_callback(self._tasks.discard)
+
     async def _listen_for_changes(self) -> None:
-        """2026-07-28 servers announce list changes only on a ``subscriptions/listen`` stream:
-        keep one open (reopened with backoff when it ends) so they reach ``on_notification``."""
+        """2026-07-28 servers announce list changes and resource updates only on a
+        ``subscriptions/listen`` stream: keep one open (reopened with backoff when it ends) for
+        the lists the server says change and the resources subscribed, so they reach
+        ``on_notification``."""
         kinds = {
             "tools": "toolsListChanged",
             "prompts": "promptsListChanged",
             "resources": "resourcesListChanged",
         }
-        wanted = {
+        wanted: dict[str, Any] = {
             key: True for kind, key in kinds.items() if (self.capabilities.get(kind) or {}).get("listChanged")
         }
+        if self._watched:
+            wanted["resourceSubscriptions"] = sorted(self._watched)
         if not wanted:
             return
         delay = 1.0
         while self._closed is None:
+            msg_id = next(self._ids)
             params = self._modern_params({"notifications": wanted})
-            message = {
-                "jsonrpc": "2.0",
-                "id": next(self._ids),
-                "method": "subscriptions/listen",
-                "params": params,
-            }
+            message = {"jsonrpc": "2.0", "id": msg_id, "method": "subscriptions/listen", "params": params}
             try:
                 await self.transport.send(message)  # over HTTP: until the stream ends
+                if not isinstance(self.transport, HttpTransport):
+                    await asyncio.Event().wait()  # over stdio the stream is the pipe: until cancelled
             except FleetError as exc:
                 log.debug("%s: subscriptions/listen stream ended: %s", self.server, exc)
-            if not isinstance(self.transport, HttpTransport):
-                return  # over stdio the answer comes on the pipe, which stays open
+            except asyncio.CancelledError:
+                if not isinstance(self.transport, HttpTransport):  # the stream ends when told
+                    self._cancel_upstream(msg_id, "the subscriptions changed")
+                raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
