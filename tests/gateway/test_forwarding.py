@@ -103,7 +103,8 @@ async def test_client_that_goes_away_cancels_the_call_upstream(gateway: tuple[st
         assert manager.load_balancer.in_flight("work") == 1
         call.cancel()  # the SDK client drops the POST: the connection closes
         await asyncio.gather(call, return_exceptions=True)
-        for _ in range(100):
+        # A stream it could resume waits RESUME_WINDOW (5 s) for it; then the call is cancelled.
+        for _ in range(200):
             await asyncio.sleep(0.05)
             if manager.load_balancer.in_flight("work") == 0:
                 break
@@ -189,3 +190,53 @@ async def test_errors_carry_a_request_id_for_the_logs(gateway: tuple[str, MCPMan
         reply = (await http.post(f"{url}/mcp", json=body, headers=headers)).json()
     assert reply["id"] == 7 and "Unknown tool" in reply["error"]["message"]
     assert len(reply["error"]["data"]["requestId"]) == 12
+
+
+async def test_a_stream_the_client_lost_is_resumed_with_last_event_id(
+    gateway: tuple[str, MCPManager],
+) -> None:
+    url, _ = gateway
+    endpoint = f"{url}/servers/everything/mcp"
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.post(
+            endpoint,
+            headers=HEADERS,
+            json={
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}},
+            },
+        )
+        session = {**HEADERS, "mcp-session-id": opened.headers["mcp-session-id"]}
+        await http.post(
+            endpoint, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {
+                "name": "trigger-long-running-operation",
+                "arguments": {"duration": 1.5, "steps": 3},
+                "_meta": {"progressToken": "p"},
+            },
+        }
+        seen: list[str] = []
+        async with http.stream("POST", endpoint, headers=session, json=call) as stream:
+            assert stream.headers["content-type"] == "text/event-stream"
+            async for line in stream.aiter_lines():
+                seen.append(line)
+                if line.startswith("data: {"):
+                    break  # the first progress notification: now the connection drops
+        priming, last = seen[0], next(line for line in reversed(seen) if line.startswith("id: "))
+        assert priming.startswith("id: ") and "retry: 1000" in seen
+        resumed = await http.get(
+            endpoint, headers={**session, "accept": "text/event-stream", "last-event-id": last[4:]}
+        )
+    messages = [json.loads(line[6:]) for line in resumed.text.splitlines() if line.startswith("data: {")]
+    assert [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"] == [
+        2,
+        3,
+    ]
+    assert messages[-1]["id"] == 7 and not messages[-1]["result"].get("isError")

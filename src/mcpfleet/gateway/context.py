@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpfleet.exceptions import ToolCallError
 from mcpfleet.gateway.jsonrpc import LOG_LEVELS, METHOD_NOT_FOUND
+from mcpfleet.gateway.sse import EventStream
 from mcpfleet.protocol.session import INPUT_CAPABILITY
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ClientState:
     principal: Principal | None = None  # the authenticated caller; None in process
     address: str | None = None  # where it connects from ("127.0.0.1:53122"), for the audit log
     closed: bool = False  # the session ended (deleted, expired): nothing more goes to it
+    streams: dict[str, EventStream] = field(default_factory=dict)  # broken ones, waiting to be resumed
 
 
 @dataclass(slots=True)

@@ -36,25 +36,28 @@ from mcpfleet.gateway.jsonrpc import (
     error_reply,
     is_modern,
 )
+from mcpfleet.gateway.listen import Listeners
 from mcpfleet.gateway.sessions import SessionStore
+from mcpfleet.gateway.sse import (
+    RESUME_WINDOW,
+    EventStream,
+    Receive,
+    Scope,
+    Send,
+    disconnected,
+    dumps,
+    event,
+    respond,
+    start_stream,
+    text_response,
+)
 from mcpfleet.gateway.views import View
 
-__all__ = ["MCPHttpApp", "text_response"]
+__all__ = ["PRINCIPAL", "MCPHttpApp", "Receive", "Scope", "Send", "text_response"]
 
 log = logging.getLogger("mcpfleet.gateway")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 MAX_BODY = 4 * 1024 * 1024
-_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
-_LISTEN_KINDS = {  # notification -> the subscriptions/listen filter key that asks for it
-    "notifications/tools/list_changed": "toolsListChanged",
-    "notifications/prompts/list_changed": "promptsListChanged",
-    "notifications/resources/list_changed": "resourcesListChanged",
-}
-
-
 PRINCIPAL = "mcpfleet.principal"  # the ASGI scope key where the gateway puts the authenticated caller
 
 
@@ -67,37 +70,6 @@ def _same_caller(owner: Any, caller: Any) -> bool:
     if owner is None or caller is None:
         return owner is caller
     return bool(owner.name == caller.name and owner.method == caller.method)
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes = b"",
-    headers: list[tuple[bytes, bytes]] | None = None,
-    content_type: bytes = b"application/json",
-) -> None:
-    head = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _disconnected(receive: Receive) -> None:
-    """Return when the client goes away (the request body has been read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _send_event(send: Send, message: Any) -> None:
-    chunk = b"event: message\ndata: " + _dumps(message) + b"\n\n"
-    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-
-async def text_response(send: Send, status: int, text: str) -> None:
-    await _respond(send, status, text.encode(), content_type=b"text/plain; charset=utf-8")
 
 
 def _envelope_problem(message: dict[str, Any], header_version: str | None) -> tuple[int, str, Any] | None:
@@ -177,7 +149,7 @@ class MCPHttpApp:
         self.engine = engine
         self.resolve = resolve
         self.sessions = sessions
-        self.listeners: set[asyncio.Queue[str | None]] = set()  # 2026-07-28 subscriptions/listen streams
+        self.listeners = Listeners(engine)  # 2026-07-28 subscriptions/listen streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -195,7 +167,7 @@ class MCPHttpApp:
         elif method == "DELETE":
             await self._delete(scope, send, headers)
         else:
-            await _respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+            await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
 
     # ------------------------------------------------------------------ POST
 
@@ -233,13 +205,13 @@ class MCPHttpApp:
         try:
             message = json.loads(body)
         except ValueError:
-            await _respond(send, 400, _dumps(error_reply(None, PARSE_ERROR, "Parse error: body is not JSON")))
+            await respond(send, 400, dumps(error_reply(None, PARSE_ERROR, "Parse error: body is not JSON")))
             return
         batch = isinstance(message, list)
         messages = message if batch else [message]
         if not messages or not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
-            await _respond(
-                send, 400, _dumps(error_reply(None, INVALID_REQUEST, "Invalid JSON-RPC 2.0 message"))
+            await respond(
+                send, 400, dumps(error_reply(None, INVALID_REQUEST, "Invalid JSON-RPC 2.0 message"))
             )
             return
         header_version = headers.get("mcp-protocol-version")
@@ -247,8 +219,8 @@ class MCPHttpApp:
         extra: list[tuple[bytes, bytes]] = []
         if is_modern(first, header_version):
             if batch:
-                await _respond(
-                    send, 400, _dumps(error_reply(None, INVALID_REQUEST, f"{MODERN} has no batches"))
+                await respond(
+                    send, 400, dumps(error_reply(None, INVALID_REQUEST, f"{MODERN} has no batches"))
                 )
                 return
             problem = _envelope_problem(first, header_version)
@@ -256,7 +228,7 @@ class MCPHttpApp:
                 mismatch = _header_problem(first, headers)
                 problem = None if mismatch is None else (HEADER_MISMATCH, mismatch, None)
             if problem is not None:
-                await _respond(send, 400, _dumps(error_reply(first.get("id"), *problem)))
+                await respond(send, 400, dumps(error_reply(first.get("id"), *problem)))
                 return
             client = ClientState(
                 MODERN, stateless=True, principal=scope.get(PRINCIPAL), address=_address(scope)
@@ -271,10 +243,10 @@ class MCPHttpApp:
         else:
             session_id = headers.get("mcp-session-id")
             if not session_id:
-                await _respond(
+                await respond(
                     send,
                     400,
-                    _dumps(
+                    dumps(
                         error_reply(
                             None,
                             INVALID_REQUEST,
@@ -285,10 +257,10 @@ class MCPHttpApp:
                 return
             found = self._session(scope, session_id)
             if found is None:
-                await _respond(
+                await respond(
                     send,
                     404,
-                    _dumps(
+                    dumps(
                         error_reply(
                             None, -32001, "Session not found: it expired or was deleted; initialize a new one"
                         )
@@ -304,7 +276,7 @@ class MCPHttpApp:
                 return
             client = found
         if client.stateless and first.get("method") == "subscriptions/listen" and "id" in first:
-            await self._listen(receive, send, first, view, client)
+            await self.listeners.serve(receive, send, first, view, client)
             return
         if not batch and "id" in first and isinstance(first.get("method"), str):
             passed = {k: v for k, v in headers.items() if k.startswith("mcp-param-")}
@@ -318,12 +290,12 @@ class MCPHttpApp:
             if r is not None
         ]
         if not replies:
-            await _respond(send, 202, b"", extra)
+            await respond(send, 202, b"", extra)
             return
         status = 200
         if client.stateless and "error" in replies[0]:
             status = _STATELESS_ERROR_STATUS.get(replies[0]["error"].get("code"), 200)
-        await _respond(send, status, _dumps(replies if batch else replies[0]), extra)
+        await respond(send, status, dumps(replies if batch else replies[0]), extra)
 
     async def _answer_one(
         self,
@@ -338,36 +310,46 @@ class MCPHttpApp:
     ) -> None:
         """Answer one request: plain JSON, or an SSE stream once a notification about it comes first.
 
-        A client that disconnects before the answer cancels the call upstream.
+        A client that disconnects before the answer cancels the call upstream, unless it was a
+        session client's stream: that call goes on for a while, so the client can resume it.
         """
         loop = asyncio.get_running_loop()
         notes: list[dict[str, Any]] = []
         wake: asyncio.Future[None] = loop.create_future()  # set when a note arrives (no task per request)
+        stream: EventStream | None = None
 
         def emit(note: dict[str, Any]) -> None:
+            if stream is not None and stream.id not in streams_live:  # the client is away: keep it
+                stream.add(note, keep=True)
+                return
             notes.append(note)
             if not wake.done():
                 wake.set_result(None)
 
+        streams_live: set[str] = set()
         call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None, passed))
-        gone = loop.create_task(_disconnected(receive))
-        streaming = False
+        gone = loop.create_task(disconnected(receive))
         try:
             while not call.done():
                 await asyncio.wait((call, gone, wake), return_when=asyncio.FIRST_COMPLETED)
                 if call.done():
                     break
                 if gone.done():
+                    if stream is not None and not client.stateless:
+                        streams_live.clear()  # what comes now is kept for the resume
+                        self._keep_for_resume(client, stream, call, notes)
+                        return
                     log.info("client went away during %s; cancelling it upstream", message.get("method"))
                     call.cancel()
                     await asyncio.gather(call, return_exceptions=True)
                     return
                 # Notes came before the answer: switch to an SSE stream and send them as they come.
-                if not streaming:
-                    await self._start_stream(send, extra)
-                    streaming = True
+                if stream is None:
+                    stream = await self._open_stream(send, extra, client)
+                    streams_live.add(stream.id)
                 while notes:
-                    await _send_event(send, notes.pop(0))
+                    note = notes.pop(0)
+                    await event(send, note, stream.add(note, keep=False))
                 wake = loop.create_future()
         finally:
             gone.cancel()
@@ -375,89 +357,52 @@ class MCPHttpApp:
         status = 200
         if client.stateless and reply is not None and "error" in reply:
             status = _STATELESS_ERROR_STATUS.get(reply["error"].get("code"), 200)
-        if not streaming and not notes:
-            await _respond(send, status, _dumps(reply), extra)
+        if stream is None and not notes:
+            await respond(send, status, dumps(reply), extra)
             return
-        if not streaming:
-            await self._start_stream(send, extra)
+        if stream is None:
+            stream = await self._open_stream(send, extra, client)
         for note in notes:
-            await _send_event(send, note)
-        await _send_event(send, reply)
+            await event(send, note, stream.add(note, keep=False))
+        await event(send, reply, stream.add(reply or {}, keep=False))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _listen(
-        self, receive: Receive, send: Send, message: dict[str, Any], view: View, client: ClientState
-    ) -> None:
-        """``subscriptions/listen`` (2026-07-28): the answer is a stream of the list changes and
-        resource updates asked for.
+    @staticmethod
+    async def _open_stream(send: Send, extra: list[tuple[bytes, bytes]], client: ClientState) -> EventStream:
+        """Start a request's event stream; a session client's begins with a priming event."""
+        await start_stream(send, extra)
+        stream = EventStream()
+        if not client.stateless:
+            await send({"type": "http.response.body", "body": stream.priming(), "more_body": True})
+        return stream
 
-        The acknowledgement comes first and names what is honored (resources the caller may
-        not read, or that no server takes, are left out); every frame carries the request's id
-        as its subscription id.
-        """
-        params = message.get("params") or {}
-        wanted = params.get("notifications") if isinstance(params, dict) else None
-        wanted = wanted if isinstance(wanted, dict) else {}
-        honored: dict[str, Any] = {key: True for key in _LISTEN_KINDS.values() if wanted.get(key) is True}
-        meta = {_SUBSCRIPTION_ID: message["id"]}
-        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=100)
-        watcher = ClientState(client.protocol_version, principal=client.principal, address=client.address)
-        uris = wanted.get("resourceSubscriptions")
-        if isinstance(uris, list) and uris:
-            honored["resourceSubscriptions"] = await self.engine.watch(
-                view, [u for u in uris if isinstance(u, str)], watcher
-            )
-        self.listeners.add(queue)
-        gone = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await self._start_stream(send, [])
-            ack = {"notifications": honored, "_meta": meta}
-            await _send_event(
-                send, {"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": ack}
-            )
-            while not gone.done():
-                waiting = asyncio.ensure_future(queue.get())
-                updated = asyncio.ensure_future(watcher.notifications.get())
-                await asyncio.wait(
-                    {waiting, updated, gone}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED
-                )
-                for pending in (waiting, updated):
-                    if not pending.done():
-                        pending.cancel()
-                if updated.done() and not updated.cancelled():
-                    note = updated.result()
-                    note_params = {**note.get("params", {}), "_meta": meta}
-                    await _send_event(send, {**note, "params": note_params})
-                if not waiting.done() or waiting.cancelled():
-                    if not updated.done() and not gone.done():
-                        await send(
-                            {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
-                        )
-                    continue
-                method = waiting.result()
-                if method is None:  # the gateway is stopping: end the stream the graceful way
-                    await _send_event(
-                        send, {"jsonrpc": "2.0", "id": message["id"], "result": {"_meta": meta}}
-                    )
-                    break
-                if honored.get(_LISTEN_KINDS.get(method, "")):
-                    await _send_event(send, {"jsonrpc": "2.0", "method": method, "params": {"_meta": meta}})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            gone.cancel()
-            self.listeners.discard(queue)
-            await self.engine.unwatch(watcher)
+    @staticmethod
+    def _keep_for_resume(
+        client: ClientState, stream: EventStream, call: asyncio.Task[Any], notes: list[dict[str, Any]]
+    ) -> None:
+        """The client lost the stream before the answer: the call goes on, and what it sends is
+        kept until the client resumes with ``Last-Event-ID`` or ``RESUME_WINDOW`` passes."""
+        for note in notes:
+            stream.add(note, keep=True)
+        notes.clear()
+        client.streams[stream.id] = stream
+
+        def answered(task: asyncio.Task[Any]) -> None:
+            if not task.cancelled() and task.exception() is None and task.result() is not None:
+                stream.add(task.result(), keep=True)
+            stream.finish()
+
+        def expire() -> None:
+            if client.streams.pop(stream.id, None) is not None and not call.done():
+                log.info("nobody resumed stream %s within %gs; cancelling its call", stream.id, RESUME_WINDOW)
+                call.cancel()
+
+        call.add_done_callback(answered)
+        stream.expiry = asyncio.get_running_loop().call_later(RESUME_WINDOW, expire)
 
     def publish(self, method: str | None) -> None:
         """Tell every listen stream of a list change (``None``: the gateway is stopping)."""
-        for queue in list(self.listeners):
-            if not queue.full():  # a client that does not read loses notifications, not memory
-                queue.put_nowait(method)
-
-    @staticmethod
-    async def _start_stream(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
-        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), *extra]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.listeners.publish(method)
 
     # ------------------------------------------------------------------ GET / DELETE
 
@@ -483,6 +428,9 @@ class MCPHttpApp:
         if client is None:
             await text_response(send, 404, "Session not found")
             return
+        if "last-event-id" in headers:
+            await self._resume(send, client, headers["last-event-id"], session_id)
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -500,10 +448,25 @@ class MCPHttpApp:
                 note = await asyncio.wait_for(client.notifications.get(), timeout=15.0)
                 if not note:
                     break  # the session ended
-                chunk = b"event: message\ndata: " + _dumps(note) + b"\n\n"
+                chunk = b"event: message\ndata: " + dumps(note) + b"\n\n"
             except TimeoutError:
                 chunk = b": keep-alive\n\n"
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _resume(self, send: Send, client: ClientState, last_event_id: str, session_id: str) -> None:
+        """``GET`` with ``Last-Event-ID``: the rest of a request's stream the client lost."""
+        where = EventStream.parse(last_event_id)
+        stream = client.streams.pop(where[0], None) if where is not None else None
+        if stream is None or where is None:
+            await text_response(
+                send, 404, f"No stream to resume at event {last_event_id!r}: it ended or expired"
+            )
+            return
+        if stream.expiry is not None:
+            stream.expiry.cancel()
+        await start_stream(send, [(b"mcp-session-id", session_id.encode())])
+        await stream.replay(send, where[1])
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _delete(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:
@@ -515,4 +478,4 @@ class MCPHttpApp:
         ):
             await text_response(send, 404, "Session not found")
             return
-        await _respond(send, 200, b"")
+        await respond(send, 200, b"")
