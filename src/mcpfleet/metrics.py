@@ -84,6 +84,14 @@ class MetricsCollector:
             "mcp_latency_seconds", "Tool call latency through mcpfleet", ["server"],
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.protocol = Counter(
+            "mcp_protocol_requests_total", "Requests other than tool calls, by method and outcome",
+            ["method", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.protocol_latency = Histogram(
+            "mcp_protocol_latency_seconds", "Latency of requests other than tool calls", ["method"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
         self.active_servers = Gauge(
             "mcp_active_servers", "Servers with at least one ready instance", registry=self.registry,
             multiprocess_mode="livemax",
@@ -109,6 +117,11 @@ class MetricsCollector:
         self.latency.labels(server).observe(duration)
         if not success:
             self.errors.labels(server, error_type or "tool_error").inc()
+
+    def track_protocol(self, method: str, duration: float, outcome: str) -> None:
+        """Count one request other than a tool call (its method is one the gateway serves)."""
+        self.protocol.labels(method, outcome).inc()
+        self.protocol_latency.labels(method).observe(duration)
 
     def update_active_servers(self, count: int) -> None:
         self.active_servers.set(count)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import yaml
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import fleet, own_server, serve_gateway
@@ -113,3 +114,17 @@ async def test_alert_rules_and_dashboard_use_only_metrics_we_serve(url: str) -> 
     exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     used = {name for expr in exprs for name in re.findall(r"\bmcp_[a-z_]+", expr)}
     assert used and used <= served, f"not served: {sorted(used - served)}"
+
+
+async def test_lists_and_reads_are_counted_by_method(url: str) -> None:
+    async with Client(f"{url}/servers/echo/mcp", mode="legacy") as client:
+        await client.list_tools()
+        await client.list_prompts()
+        with pytest.raises(MCPError):  # the upstream's own error, passed through
+            await client.get_prompt("no-such-prompt")
+    async with httpx.AsyncClient(timeout=10) as http:
+        found = samples((await http.get(f"{url}/metrics")).text)
+    assert value(found, "mcp_protocol_requests_total", method="tools/list", outcome="ok") >= 1
+    assert value(found, "mcp_protocol_requests_total", method="prompts/list", outcome="ok") >= 1
+    refused = {labels for (name, labels) in found if name == "mcp_protocol_requests_total"}
+    assert any(("method", "prompts/get") in labels and ("outcome", "ok") not in labels for labels in refused)

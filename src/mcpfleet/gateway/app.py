@@ -74,13 +74,6 @@ class Gateway:
                 {"s": self.config.session_secret}, where="gateway.session_secret"
             )["s"]
         self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout, secret=secret)
-        servers, sep = ", ".join(manager.list_servers()), self.config.separator
-        self.engine = Engine(
-            manager,
-            version=__version__,
-            instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
-        )
-        self.engine.access = self.access
         self.on_demand = OnDemand(manager, self.config.on_demand, self.config.separator)
         health = manager.config.health
         alerts: list[Any] = [LogAlerts()]
@@ -97,18 +90,32 @@ class Gateway:
             alerts=alerts,
         )
         self.metrics = MetricsCollector(manager, monitor=self.monitor)
+        tracing = None
         if manager.config.tracing.otlp_endpoint:
             from mcpfleet.tracing import Tracing  # imported only when on: no cost otherwise
 
-            tracing = manager.config.tracing
-            headers = manager.resolve_values(tracing.headers, where="tracing.headers")
-            self.engine.tracing = Tracing(tracing.model_copy(update={"headers": headers}))
+            settings = manager.config.tracing
+            headers = manager.resolve_values(settings.headers, where="tracing.headers")
+            tracing = Tracing(settings.model_copy(update={"headers": headers}))
         self.limiter: BaseRateLimiter | None = None
+        if self.config.rate_limits.active:
+            self.limiter = create_rate_limiter(self.config.rate_limits)
+        cache = manager.config.cache
         self.results: MCPCache | None = None  # cached tool results (self.cache holds the lists)
+        if cache.enabled and cache.servers:  # no server policy: nothing could be cached
+            self.results = MCPCache.from_config(cache)
         self._background: set[asyncio.Task[Any]] = set()
         self.audit = AuditLogger.from_config(manager.config) if manager.config.audit.enabled else None
-        self.metrics.audit = self.audit
-        self.engine.use(self._middlewares())
+        self.metrics.audit, self.metrics.limiter, self.metrics.cache = self.audit, self.limiter, self.results
+        servers, sep = ", ".join(manager.list_servers()), self.config.separator
+        self.engine = Engine(
+            manager,
+            version=__version__,
+            instructions=f"mcpfleet gateway. Tools are named <server>{sep}<tool>; servers: {servers}.",
+            middlewares=self._middlewares(),
+            tracing=tracing,
+            metrics=self.metrics if self.config.metrics else None,
+        )
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
         self._virtual_views = {
@@ -121,24 +128,19 @@ class Gateway:
         manager.add_listener(self._on_upstream_event)
 
     def _middlewares(self) -> list[Middleware]:
-        """The tool-call path, outermost first: what counts and records every call (refusals
+        """The request path, outermost first: what counts and records every call (refusals
         too) comes before what may refuse one."""
         middlewares: list[Middleware] = []
         if self.config.metrics:
-            self.engine.metrics = self.metrics
             middlewares.append(MetricsMiddleware(self.metrics, self.cache.knows))
         if self.audit is not None:
             middlewares.append(AuditMiddleware(self.audit))
         if self.access is not None:
             middlewares.append(AccessMiddleware(self.access))
-        if self.config.rate_limits.active:
-            self.limiter = create_rate_limiter(self.config.rate_limits)
-            self.metrics.limiter = self.limiter
+        if self.limiter is not None:
             middlewares.append(RateLimitMiddleware(self.limiter))
-        cache = self.manager.config.cache
-        if cache.enabled and cache.servers:  # no server policy: nothing could be cached
-            self.results = MCPCache.from_config(cache)
-            self.metrics.cache = self.results
+        if self.results is not None:
+            cache = self.manager.config.cache
             middlewares.append(CacheMiddleware(self.results, cache, self.cache.fetch_tool))
         return middlewares
 

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from mcpfleet.exceptions import ToolCallError
 from mcpfleet.gateway.jsonrpc import LOG_LEVELS, METHOD_NOT_FOUND
 from mcpfleet.gateway.sse import EventStream
+from mcpfleet.gateway.views import Allow, View
 from mcpfleet.protocol.session import INPUT_CAPABILITY
 
 if TYPE_CHECKING:
     from mcpfleet.security import Principal
 
-__all__ = ["CallChannel", "ClientState", "Emit", "ToolCall"]
+__all__ = ["Allow", "CallChannel", "ClientState", "Emit", "ListRequest", "ReadRequest", "ToolCall"]
 
 Emit = Callable[[dict[str, Any]], None]  # sends one message to the client, on its request's stream
 Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -81,6 +82,41 @@ class ToolCall:
         return arguments if isinstance(arguments, dict) else {}
 
 
+@dataclass(slots=True)
+class ListRequest:
+    """A list request (``tools/list``, ``prompts/list``, ``resources/list``, templates) of a view.
+
+    Middlewares add to ``allows`` what the caller may see; an item is shown if all allow it.
+    """
+
+    method: str
+    client: ClientState
+    request_id: str
+    principal: Principal | None = None
+    view: View | None = None  # whose items are listed
+    allows: list[Allow] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReadRequest:
+    """A request that reads one server's things: ``resources/read``, ``prompts/get``,
+    ``completion/complete``, ``resources/subscribe`` / ``unsubscribe``.
+
+    ``name`` is the upstream's name of what is read where it is one named item (a prompt),
+    None where the request concerns the server as a whole (resources, completions).
+    """
+
+    method: str
+    server: str
+    name: str | None
+    params: dict[str, Any]
+    client: ClientState
+    request_id: str
+    channel: CallChannel | None = None
+    principal: Principal | None = None
+    public: str | None = None  # the URI as the client named it, where the view wraps it
+
+
 class CallChannel:
     """One client request's way back (a :class:`~mcpfleet.protocol.channel.Channel`).
 
@@ -99,6 +135,10 @@ class CallChannel:
         self.emit = emit
         self.headers: Mapping[str, str] = headers or {}
         self.bridge: Ask | None = None
+
+    @property
+    def owner(self) -> object:
+        return self.client.id
 
     @property
     def stateless(self) -> bool:

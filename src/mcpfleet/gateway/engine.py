@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from mcpfleet.exceptions import (
@@ -21,7 +21,7 @@ from mcpfleet.exceptions import (
     ServerUnavailableError,
     ToolCallError,
 )
-from mcpfleet.gateway.context import CallChannel, ClientState, Emit, ToolCall
+from mcpfleet.gateway.context import CallChannel, ClientState, Emit, ListRequest, ReadRequest, ToolCall
 from mcpfleet.gateway.forward import Forwarder, upstream_params
 from mcpfleet.gateway.jsonrpc import (
     INTERNAL_ERROR,
@@ -38,16 +38,14 @@ from mcpfleet.gateway.jsonrpc import (
     error_reply,
     with_request_id,
 )
-from mcpfleet.gateway.middleware import CallNext, Middleware, chain
-from mcpfleet.gateway.middleware.access import local_permission
+from mcpfleet.gateway.middleware import Middleware, build
 from mcpfleet.gateway.subscriptions import Send, Subscriptions
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
-from mcpfleet.security import Permission
 
 if TYPE_CHECKING:
     from mcpfleet.metrics import MetricsCollector
-    from mcpfleet.security import AccessControl, Principal
+    from mcpfleet.security import Principal
     from mcpfleet.tracing import Tracing
 
 __all__ = ["Engine"]
@@ -61,19 +59,32 @@ class Engine:
     """Answers MCP requests for views of the fleet."""
 
     def __init__(
-        self, upstream: Upstream, *, name: str = "mcpfleet", version: str = "0", instructions: str = ""
+        self,
+        upstream: Upstream,
+        *,
+        name: str = "mcpfleet",
+        version: str = "0",
+        instructions: str = "",
+        middlewares: Sequence[Middleware] = (),
+        tracing: Tracing | None = None,
+        metrics: MetricsCollector | None = None,
     ) -> None:
         self.upstream = upstream
         self.server_info = {"name": name, "version": version}
         self.instructions = instructions
-        self.forwarder = Forwarder(upstream)
+        self.forwarder = Forwarder(upstream, tracing)
         self.subscriptions = Subscriptions()
         self._watched: dict[str, list[tuple[str, str]]] = {}  # listen stream -> (server, uri) it watches
-        self.metrics: MetricsCollector | None = None  # counts calls refused before they have a route
-        self.tracing: Tracing | None = None  # set before use(): spans for requests, middlewares, hops
-        self.access: AccessControl | None = None  # what each caller may list and read (calls: middleware)
-        self.middlewares: list[Middleware] = []
-        self._pipeline: CallNext = self._last_step
+        self.metrics = metrics  # counts calls refused before they have a route
+        self.tracing = tracing  # spans for requests, middlewares, hops
+        self.middlewares = list(middlewares)
+        self.pipeline = build(
+            self.middlewares,
+            call_tool=self._last_step,
+            list_items=self._list_step,
+            read=self._read_step,
+            wrap=tracing.wrap_middleware if tracing is not None else None,
+        )
 
     # ------------------------------------------------------------------ entry point
 
@@ -181,8 +192,9 @@ class Engine:
         if method == "tools/call":
             return await self._call_tool(params, view, client, channel)
         if method in KINDS:
-            allow = self._allow(client.principal) if self.access is not None else None
-            return self._list_result(method, await view.list(method, allow), client)
+            rid = request_id.get() or ""
+            listed = ListRequest(method, client, rid, client.principal, view=view)
+            return await self.pipeline.list(listed)
         if method == "ping":
             return {}
         if method == "initialize":
@@ -230,12 +242,6 @@ class Engine:
             result["instructions"] = self.instructions
         return result
 
-    def _list_result(self, method: str, items: list[dict[str, Any]], client: ClientState) -> dict[str, Any]:
-        result: dict[str, Any] = {KINDS[method][0]: items}
-        if client.stateless:
-            result.update(cacheScope="private", ttlMs=0)
-        return result
-
     async def _call_tool(
         self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
@@ -263,7 +269,7 @@ class Engine:
                 principal=client.principal,
                 channel=channel,
             )
-        return await self._pipeline(call)
+        return await self.pipeline.call_tool(call)
 
     async def call_tool(
         self,
@@ -281,16 +287,9 @@ class Engine:
         client = ClientState("admin", stateless=True, principal=principal, address=address)
         rid = request_id.get() or secrets.token_hex(6)
         params = {"name": tool, "arguments": arguments}
-        return await self._pipeline(
+        return await self.pipeline.call_tool(
             ToolCall(server, tool, params, client, rid, principal=principal, via="admin")
         )
-
-    def use(self, middlewares: list[Middleware]) -> None:
-        """Put ``middlewares`` on the tool-call path, outermost first."""
-        self.middlewares = list(middlewares)
-        self.forwarder.tracing = self.tracing
-        wrap = self.tracing.wrap_middleware if self.tracing is not None else None
-        self._pipeline = chain(self.middlewares, self._last_step, wrap)
 
     async def _last_step(self, call: ToolCall) -> dict[str, Any]:
         if call.local is not None:
@@ -313,31 +312,47 @@ class Engine:
             self.metrics.track_request("unknown", "unknown", 0.0, False, "invalid_request")
         return RpcError(INVALID_PARAMS, message)
 
-    def _allow(self, principal: Principal | None) -> Allow | None:
-        """What a caller may see in lists: tools it may list, the resources and prompts of
-        servers it may read. None (show all) for an in-process caller."""
-        access = self.access
-        if access is None or principal is None:
-            return None
+    async def _list_step(self, request: ListRequest) -> dict[str, Any]:
+        allows = request.allows
+        allow: Allow | None = None
+        if allows:
 
-        def allow(server: str, method: str, item: dict[str, Any]) -> bool:
-            if method == "tools/list":
-                if server == "fleet" and item.get("name") in ("find_servers", "add_server"):
-                    return access.has_permission(principal, local_permission(str(item["name"])))
-                return access.check_permission(principal, server, str(item.get("name")), Permission.LIST)
-            if method == "prompts/list":
-                return access.check_permission(principal, server, str(item.get("name")), Permission.READ)
-            return access.check_server(principal, server, Permission.READ)
+            def allow(server: str, method: str, item: dict[str, Any]) -> bool:
+                return all(a(server, method, item) for a in allows)
 
-        return allow
+        if request.view is None:
+            raise RpcError(INVALID_REQUEST, f"{request.method} needs a view to list")
+        items = await request.view.list(request.method, allow)
+        result: dict[str, Any] = {KINDS[request.method][0]: items}
+        if request.client.stateless:
+            result.update(cacheScope="private", ttlMs=0)
+        return result
 
-    def _check_read(self, client: ClientState, server: str, name: str | None = None) -> None:
-        if self.access is not None and client.principal is not None:
-            if name is None:
-                if not self.access.check_server(client.principal, server, Permission.READ):
-                    self.access.require(client.principal, server, None, Permission.READ)
-            else:
-                self.access.require(client.principal, server, name, Permission.READ)
+    async def _read_step(self, request: ReadRequest) -> dict[str, Any]:
+        """The last step of a read: to the server (subscriptions: once per resource)."""
+        server, method, client = request.server, request.method, request.client
+        if method in ("resources/subscribe", "resources/unsubscribe"):
+            send = self._sender(client, request.channel)
+            uri = str(request.params.get("uri"))
+            if method == "resources/subscribe":
+                public = request.public or uri
+                return await self.subscriptions.subscribe(server, uri, public, client, send, request.params)
+            return await self.subscriptions.unsubscribe(server, uri, client, send, request.params)
+        return await self.forwarder.forward(server, method, request.params, client, request.channel)
+
+    def _read(
+        self,
+        method: str,
+        server: str,
+        params: dict[str, Any],
+        client: ClientState,
+        channel: CallChannel | None,
+        *,
+        name: str | None = None,
+        public: str | None = None,
+    ) -> ReadRequest:
+        rid = request_id.get() or ""
+        return ReadRequest(method, server, name, params, client, rid, channel, client.principal, public)
 
     async def _forward_resource(
         self, method: str, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
@@ -349,21 +364,15 @@ class Engine:
             route = await view.route_resource(uri)
         except KeyError:
             raise RpcError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri}) from None
-        self._check_read(client, route.server)
         sent = upstream_params(params, uri=route.name)
-        if method != "resources/read":
-            send = self._sender(client, channel)
-            if method == "resources/subscribe":
-                return await self.subscriptions.subscribe(route.server, route.name, uri, client, send, sent)
-            return await self.subscriptions.unsubscribe(route.server, route.name, client, send, sent)
-        result = await self.forwarder.forward(route.server, method, sent, client, channel)
+        result = await self.pipeline.read(self._read(method, route.server, sent, client, channel, public=uri))
         if method == "resources/read" and route.name != uri:
             for item in result.get("contents") or []:
                 if item.get("uri") == route.name:
                     item["uri"] = uri
         return result
 
-    def _sender(self, client: ClientState, channel: CallChannel) -> Send:
+    def _sender(self, client: ClientState, channel: CallChannel | None) -> Send:
         async def send(server: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
             return await self.forwarder.forward(server, method, params, client, channel)
 
@@ -372,13 +381,15 @@ class Engine:
     async def watch(self, view: View, uris: list[str], watcher: ClientState) -> list[str]:
         """Subscribe ``watcher`` (a 2026-07-28 listen stream) to resources; those honored."""
         honored = []
-        send = self._sender(watcher, CallChannel(watcher, None))
+        channel = CallChannel(watcher, None)
         for uri in uris:
             try:
                 route = await view.route_resource(uri)
-                self._check_read(watcher, route.server)
                 sent = {"uri": route.name}
-                await self.subscriptions.subscribe(route.server, route.name, uri, watcher, send, sent)
+                subscribe = self._read(
+                    "resources/subscribe", route.server, sent, watcher, channel, public=uri
+                )
+                await self.pipeline.read(subscribe)
             except (KeyError, FleetError, RpcError) as exc:
                 log.info("subscriptions/listen: %s not subscribed: %s", uri, exc)
                 continue
@@ -404,9 +415,9 @@ class Engine:
             route = view.route("prompts/get", name)
         except KeyError:
             raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}") from None
-        self._check_read(client, route.server, route.name)
-        return await self.forwarder.forward(
-            route.server, "prompts/get", upstream_params(params, name=route.name), client, channel
+        sent = upstream_params(params, name=route.name)
+        return await self.pipeline.read(
+            self._read("prompts/get", route.server, sent, client, channel, name=route.name)
         )
 
     async def _complete(
@@ -422,7 +433,7 @@ class Engine:
                 ref = {**ref, "uri": route.name}
         except KeyError:
             raise RpcError(INVALID_PARAMS, f"Unknown completion reference: {ref}") from None
-        self._check_read(client, route.server)
-        return await self.forwarder.forward(
-            route.server, "completion/complete", upstream_params(params, ref=ref), client, channel
+        sent = upstream_params(params, ref=ref)
+        return await self.pipeline.read(
+            self._read("completion/complete", route.server, sent, client, channel)
         )

@@ -96,9 +96,9 @@ class _Waiting:
 class Forwarder:
     """Sends client requests to the fleet and carries their rounds (see the module docstring)."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, tracing: Tracing | None = None) -> None:
         self.upstream = upstream
-        self.tracing: Tracing | None = None
+        self.tracing = tracing
         self._waiting: dict[str, _Waiting] = {}
 
     async def forward(

@@ -51,7 +51,9 @@ class Listeners:
         honored: dict[str, Any] = {key: True for key in LISTEN_KINDS.values() if wanted.get(key) is True}
         meta = {SUBSCRIPTION_ID: message["id"]}
         # Resource updates reach the stream as they reach a session client: through its queue.
-        watcher = ClientState(client.protocol_version, principal=client.principal, address=client.address)
+        watcher = ClientState(
+            client.protocol_version, stateless=True, principal=client.principal, address=client.address
+        )
         uris = wanted.get("resourceSubscriptions")
         if isinstance(uris, list) and uris:
             asked = [u for u in uris if isinstance(u, str)]

@@ -24,6 +24,11 @@ class Channel(Protocol):
     """One client request's way back to its client."""
 
     @property
+    def owner(self) -> object:
+        """Who the request is for (its client session): requests of one owner may share news."""
+        ...
+
+    @property
     def stateless(self) -> bool:
         """The client speaks 2026-07-28 (its input requests travel as ``input_required`` rounds)."""
         ...

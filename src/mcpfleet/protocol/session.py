@@ -406,12 +406,9 @@ class ClientSession:
                 self._channels[msg_id].notify(method, {**params, "progressToken": token})
                 return
         elif method == "notifications/message":
-            channel = self._channels.get(related) if related is not None else None
-            # Without a link on the wire (stdio), every request in flight may have caused it.
-            channels = [channel] if channel is not None else list(dict.fromkeys(self._channels.values()))
-            for channel in channels:
+            channel = self._channel_for(related, method)
+            if channel is not None:
                 channel.notify(method, params)
-            if channels:
                 return
         if self.on_notification is not None:
             try:
@@ -420,16 +417,14 @@ class ClientSession:
                 log.exception("%s: notification handler failed on %s", self.server, method)
 
     def _channel_for(self, related: int | None, method: str) -> Channel | None:
-        """The client a server request goes to: the one whose request it came about, where the
-        wire tells (HTTP); else the only client with a request in flight that could answer it.
-        Never a guess between clients: one client's data must not reach another."""
+        """The client a server's request or log message goes to: the one whose request it came
+        about, where the wire tells (HTTP); else the one client with requests in flight. Never a
+        guess between clients (not even by capability: a client that cannot sample may still call
+        a tool that samples): one client's data must not reach another."""
         if related is not None and related in self._channels:
             return self._channels[related]
-        channels = list(dict.fromkeys(self._channels.values()))
-        if len(channels) > 1:
-            needed = INPUT_CAPABILITY.get(method)
-            channels = [c for c in channels if needed is None or needed in c.capabilities]
-        return channels[0] if len(channels) == 1 else None
+        owners = {channel.owner: channel for channel in self._channels.values()}
+        return next(iter(owners.values())) if len(owners) == 1 else None
 
     async def _answer(
         self, msg_id: Any, method: str, params: dict[str, Any], channel: Channel | None
@@ -446,10 +441,15 @@ class ClientSession:
                     await result if asyncio.isfuture(result) or asyncio.iscoroutine(result) else result
                 )
             else:
-                why = "no client's request is in flight" if not self._channels else "more than one client"
+                why = (
+                    "no client's request is in flight"
+                    if not self._channels
+                    else "requests of more than one client are in flight and the connection does not "
+                    "say which one it is about"
+                )
                 reply["error"] = {
                     "code": METHOD_NOT_FOUND,
-                    "message": f"mcpfleet cannot relay {method}: {why} have caused it",
+                    "message": f"mcpfleet cannot relay {method}: {why}",
                 }
         except ToolCallError as exc:
             reply["error"] = {"code": exc.code, "message": exc.error_message}

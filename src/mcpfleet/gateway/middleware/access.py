@@ -1,11 +1,13 @@
-"""Refuses tool calls the caller's roles do not allow (``access:`` in the fleet YAML)."""
+"""What the caller's roles allow (``access:`` in the fleet YAML): calls are refused, lists
+filtered, reads checked."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from mcpfleet.exceptions import PermissionDeniedError
-from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall
+from mcpfleet.gateway.context import ListRequest, ReadRequest
+from mcpfleet.gateway.middleware import CallNext, ListNext, Middleware, ReadNext, ToolCall
 from mcpfleet.security import Permission
 
 if TYPE_CHECKING:
@@ -39,3 +41,31 @@ class AccessMiddleware(Middleware):
                         "caller's roles under access.roles"
                     )
         return await call_next(call)
+
+    async def on_list(self, request: ListRequest, call_next: ListNext) -> dict[str, Any]:
+        principal = request.principal
+        if principal is not None:
+            access = self.access
+
+            def allow(server: str, method: str, item: dict[str, Any]) -> bool:
+                """Tools it may list; the prompts, resources and templates of servers it may read."""
+                if method == "tools/list":
+                    if server == "fleet" and item.get("name") in ("find_servers", "add_server"):
+                        return access.has_permission(principal, local_permission(str(item["name"])))
+                    return access.check_permission(principal, server, str(item.get("name")), Permission.LIST)
+                if method == "prompts/list":
+                    return access.check_permission(principal, server, str(item.get("name")), Permission.READ)
+                return access.check_server(principal, server, Permission.READ)
+
+            request.allows.append(allow)
+        return await call_next(request)
+
+    async def on_read(self, request: ReadRequest, call_next: ReadNext) -> dict[str, Any]:
+        principal = request.principal
+        if principal is not None:
+            if request.name is None:
+                if not self.access.check_server(principal, request.server, Permission.READ):
+                    self.access.require(principal, request.server, None, Permission.READ)
+            else:
+                self.access.require(principal, request.server, request.name, Permission.READ)
+        return await call_next(request)

@@ -1,14 +1,15 @@
 """Counts and times every tool call for ``/metrics`` (``mcp_requests_total``, ``mcp_errors_total``,
-``mcp_latency_seconds``)."""
+``mcp_latency_seconds``), and every other request by method (``mcp_protocol_requests_total``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcpfleet.exceptions import ToolCallError
-from mcpfleet.gateway.middleware import CallNext, Middleware, ToolCall
+from mcpfleet.gateway.context import ListRequest, ReadRequest
+from mcpfleet.gateway.middleware import CallNext, ListNext, Middleware, ReadNext, ToolCall
 
 if TYPE_CHECKING:
     from mcpfleet.metrics import MetricsCollector
@@ -58,3 +59,22 @@ class MetricsMiddleware(Middleware):
         if known is None:  # list not fetched yet: trust only a call the server answered
             return call.tool if error_type in (None, "tool_error", "cancelled") else "unlisted"
         return call.tool if known else "unlisted"
+
+    async def on_list(self, request: ListRequest, call_next: ListNext) -> dict[str, Any]:
+        return await self._counted(request.method, call_next(request))
+
+    async def on_read(self, request: ReadRequest, call_next: ReadNext) -> dict[str, Any]:
+        return await self._counted(request.method, call_next(request))
+
+    async def _counted(self, method: str, reply: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        outcome = "cancelled"
+        try:
+            result = await reply
+            outcome = "ok"
+            return result
+        except Exception as exc:
+            outcome = getattr(exc, "error_type", None) or type(exc).__name__
+            raise
+        finally:
+            self.metrics.track_protocol(method, time.perf_counter() - started, outcome)
