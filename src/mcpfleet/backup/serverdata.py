@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from mcpfleet.backup.archive import check_name
 from mcpfleet.backup.sources import SQLITE_COMPANIONS, copy_sqlite, is_sqlite
 from mcpfleet.exceptions import BackupError
@@ -120,6 +122,7 @@ async def paused(manager: MCPManager, server: str, timeout: float = 30.0) -> Asy
         groups = [i.pid for i in manager.get_server_instances(server) if i.pid is not None]
         stopped = [pid for pid in groups if kill_group(pid, signal.SIGSTOP)]
         try:
+            await _until_stopped(stopped)  # a signal is sent at once but taken a moment later
             yield
         finally:
             for pid in stopped:
@@ -127,6 +130,40 @@ async def paused(manager: MCPManager, server: str, timeout: float = 30.0) -> Asy
     finally:
         if drained and lb.mode(server) == "draining":
             lb.set_mode(server, None)
+
+
+STOP_WAIT = 5.0  # seconds for a SIGSTOPped process group to come to a halt
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    """The processes of a process group (a server's own, started in its own session)."""
+    members = []
+    for process in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == pgid:
+                members.append(process)
+    return members
+
+
+async def _until_stopped(groups: list[int]) -> None:
+    """Wait until every process of the groups is stopped, so nothing writes while files are copied."""
+    members = [p for pgid in groups for p in _group(pgid)]
+    deadline = asyncio.get_running_loop().time() + STOP_WAIT
+    while True:
+        running = []
+        for process in members:
+            with contextlib.suppress(psutil.NoSuchProcess):  # gone: writes nothing
+                if process.status() not in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
+                    running.append(process)
+        if not running:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise BackupError(
+                f"processes {', '.join(str(p.pid) for p in running)} did not stop within {STOP_WAIT:g} s "
+                "of SIGSTOP, so the server's data was not copied; retry the backup"
+            )
+        members = running
+        await asyncio.sleep(0.005)
 
 
 async def export_server_data(manager: MCPManager, server: str, *, timeout: float = 30.0) -> ServerData:
