@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,38 @@ async def redis_server(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     try:
         await wait_port(port, within=10)
         yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+
+# server-everything's streamableHttp mode listens on every interface; this preload (a data: URL
+# module, so no file) makes an unspecified-host listen() bind loopback only.
+_LOOPBACK_JS = (
+    'import net from "node:net";const listen=net.Server.prototype.listen;'
+    "net.Server.prototype.listen=function(...a){"
+    'if(typeof a[0]!=="object"&&typeof a[1]!=="string")a.splice(1,0,"127.0.0.1");'
+    "return listen.apply(this,a)};"
+)
+LOOPBACK_ONLY = "--import=data:text/javascript," + urllib.parse.quote(_LOOPBACK_JS)
+
+
+@contextlib.asynccontextmanager
+async def serve_everything_http() -> AsyncIterator[str]:
+    """npm server-everything in streamableHttp mode on a free loopback port; yields its MCP URL."""
+    command = NPM_BIN / "mcp-server-everything"
+    if not command.exists():
+        pytest.skip(f"{command} missing: run scripts/test, which installs the npm test servers")
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "NODE_OPTIONS": LOOPBACK_ONLY}
+    process = await asyncio.create_subprocess_exec(
+        str(command), "streamableHttp",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        await wait_port(port)
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

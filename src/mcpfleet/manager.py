@@ -482,6 +482,13 @@ class MCPManager:
     def running_servers(self) -> list[str]:
         return list(self._supervisors)
 
+    def speaks_stateless(self, server: str) -> bool:
+        """Whether every ready instance of the server is spoken to in 2026-07-28 (whose servers
+        ask for input in ``input_required`` results, never by requests of their own mid-call)."""
+        supervisor = self._supervisors.get(server)
+        ready = supervisor.ready_instances() if supervisor is not None else []
+        return bool(ready) and all(i.session is not None and i.session.stateless for i in ready)
+
     def server_capabilities(self, server: str) -> dict[str, Any] | None:
         """What a running server declared in its handshake (None when no instance is ready)."""
         supervisor = self._supervisors.get(server)

@@ -35,18 +35,14 @@ on either side (run with ``-s`` to see them).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
-import signal
-import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from conformance_helpers import LEGS, LegResult, missing, run_leg
-from helpers import NPM_BIN, fleet, free_port, npm_server, own_server, serve_gateway, serve_http, wait_port
+from helpers import fleet, npm_server, own_server, serve_everything_http, serve_gateway, serve_http
 from mcpfleet.config import GatewayConfig, RemotePackage, ServerSpec
 from mcpfleet.manager import MCPManager
 
@@ -66,40 +62,9 @@ STDIO = {"sdk-stdio": "sdk-stateful", "everything-stdio": "everything-http"}  # 
 NAME = "upstream"
 DISCOVER = "server-stateless:sep-2575-server-implements-discover"
 
-# server-everything's streamableHttp mode listens on every interface; this preload (a data: URL
-# module, so no file) makes an unspecified-host listen() bind loopback only.
-_LOOPBACK_JS = (
-    'import net from "node:net";const listen=net.Server.prototype.listen;'
-    "net.Server.prototype.listen=function(...a){"
-    'if(typeof a[0]!=="object"&&typeof a[1]!=="string")a.splice(1,0,"127.0.0.1");'
-    "return listen.apply(this,a)};"
-)
-LOOPBACK_ONLY = "--import=data:text/javascript," + urllib.parse.quote(_LOOPBACK_JS)
-
 
 def scenario_of(key: str) -> str:
     return key.split(":", 1)[0]
-
-
-@contextlib.asynccontextmanager
-async def serve_everything_http() -> AsyncIterator[str]:
-    """npm server-everything in streamableHttp mode on a free loopback port; yields its MCP URL."""
-    command = NPM_BIN / "mcp-server-everything"
-    if not command.exists():
-        pytest.skip(f"{command} missing: run scripts/test, which installs the npm test servers")
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "NODE_OPTIONS": LOOPBACK_ONLY}
-    process = await asyncio.create_subprocess_exec(
-        str(command), "streamableHttp",
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 @contextlib.asynccontextmanager

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,16 +38,14 @@ from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 
 from helpers import (
-    NPM_BIN,
     SERVERS,
     fleet,
-    free_port,
     npm_server,
     own_server,
+    serve_everything_http,
     serve_gateway,
     serve_http,
     until,
-    wait_port,
 )
 from mcpfleet.config import GatewayConfig, RemotePackage, ServerSpec
 from mcpfleet.manager import MCPManager
@@ -151,38 +146,6 @@ WATCHERS = {  # (transport, upstream protocol) -> fleet server
     ("http", "session"): "watch_http_session",
     ("stdio", "session"): "watch_stdio_session",
 }
-
-
-# server-everything's streamableHttp mode listens on every interface; this preload (a data: URL
-# module, so no file) makes an unspecified-host listen() bind loopback only.
-_LOOPBACK_JS = (
-    'import net from "node:net";const listen=net.Server.prototype.listen;'
-    "net.Server.prototype.listen=function(...a){"
-    'if(typeof a[0]!=="object"&&typeof a[1]!=="string")a.splice(1,0,"127.0.0.1");'
-    "return listen.apply(this,a)};"
-)
-LOOPBACK_ONLY = "--import=data:text/javascript," + urllib.parse.quote(_LOOPBACK_JS)
-
-
-@contextlib.asynccontextmanager
-async def serve_everything_http() -> AsyncIterator[str]:
-    """npm server-everything in streamableHttp mode on a free loopback port; yields its MCP URL."""
-    command = NPM_BIN / "mcp-server-everything"
-    if not command.exists():
-        pytest.skip(f"{command} missing: run scripts/test, which installs the npm test servers")
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "NODE_OPTIONS": LOOPBACK_ONLY}
-    process = await asyncio.create_subprocess_exec(
-        str(command), "streamableHttp",
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 @dataclass

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from helpers import NPM_BIN, free_port, serve_http, wait_port
+from helpers import free_port, serve_everything_http, serve_http
 from mcpfleet.exceptions import ServerUnavailableError, ToolCallError
 from mcpfleet.loadbalancer import LoadBalancer
 from mcpfleet.protocol import MODERN_VERSION, ClientSession
@@ -59,33 +56,14 @@ async def test_unreachable_url_is_a_clear_error() -> None:
         await ClientSession.over_http(f"http://127.0.0.1:{free_port()}/mcp", server="gone", timeout=5)
 
 
-@contextlib.asynccontextmanager
-async def everything_http() -> AsyncIterator[str]:
-    """npm server-everything (TypeScript SDK) in its streamable HTTP mode, on a free port."""
-    binary = NPM_BIN / "mcp-server-everything"
-    if not binary.exists():
-        pytest.skip(f"{binary} missing: run scripts/test, which installs the npm test servers")
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        str(binary), "streamableHttp", env={**os.environ, "PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        await wait_port(port)
-        yield f"127.0.0.1:{port}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        await process.wait()
-
-
 async def test_a_typescript_sdk_server_that_answers_with_id_null_is_not_waited_for() -> None:
     # It answers a POST without a session (our server/discover probe) with a JSON-RPC error
     # whose id is null: that is the answer to the one request on that POST, so the handshake
     # falls back to initialize at once instead of waiting for its timeout.
-    async with everything_http() as address:
+    async with serve_everything_http() as url:
+        address = url.removeprefix("http://").removesuffix("/mcp")
         started = time.monotonic()
-        session = await ClientSession.over_http(f"http://{address}/mcp", server="ev", timeout=10)
+        session = await ClientSession.over_http(url, server="ev", timeout=10)
         try:
             assert time.monotonic() - started < 5
             assert session.protocol_version == "2025-11-25"

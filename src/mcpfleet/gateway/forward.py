@@ -128,8 +128,16 @@ class Forwarder:
                 params = {**params, "requestState": rest}
                 with contextlib.suppress(ValueError):
                     pin.append(base64.urlsafe_b64decode(instance + "==").decode())
-        if channel is not None and client.stateless:
-            return await self._bridged(server, method, params, client, channel, pin, tool)
+        if client.stateless and channel is not None:
+            if not self.upstream.speaks_stateless(server):
+                # A session upstream may ask mid-call: the call runs apart, so its requests can
+                # become an input_required round while it waits.
+                return await self._bridged(server, method, params, client, channel, pin, tool)
+            token = current_channel.set(channel)
+            try:  # its own input_required rounds go to the client as they are
+                return self._rounded(await self._send(server, method, params, client, pin, tool), pin)
+            finally:
+                current_channel.reset(token)
         token = current_channel.set(channel)
         try:
             result = await self._send(server, method, params, client, pin, tool)

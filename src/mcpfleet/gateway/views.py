@@ -49,6 +49,8 @@ class Upstream(Protocol):
 
     def server_capabilities(self, server: str) -> dict[str, Any] | None: ...
 
+    def speaks_stateless(self, server: str) -> bool: ...
+
     async def request(
         self,
         server: str,
