@@ -219,6 +219,27 @@ class OnDemandConfig(_Model):
     install_timeout: float = Field(300.0, gt=0, description="seconds to install, verify and start")
 
 
+class ConnectionsConfig(_Model):
+    """How long the gateway waits on a client's bytes, and how many connections it holds."""
+
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds from connecting, or a request's first byte, to its last header"
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds from the last header to the end of the body (see body_min_rate)"
+    )
+    body_min_rate: int = Field(
+        8192, ge=1, description="bytes a second: each this many body bytes received add a second"
+    )
+    keep_alive_timeout: float = Field(5.0, gt=0, description="seconds an idle connection is kept")
+    max_per_address: int | None = Field(
+        256, ge=1, description="connections at once from one client IP; more are refused (429); null: no cap"
+    )
+    max_total: int | None = Field(
+        None, ge=1, description="connections at once; more are refused (503); null: 3/4 of the file limit"
+    )
+
+
 class GatewayConfig(_Model):
     """The client-facing endpoint: ``/mcp`` for the fleet, ``/servers/{name}/mcp`` for one server."""
 
@@ -234,6 +255,15 @@ class GatewayConfig(_Model):
     )
     allowed_origins: list[str] = Field(default_factory=list, description="browser Origins allowed to call")
     session_idle_timeout: float = Field(3600.0, gt=0)
+    max_sessions: int = Field(
+        10_000, ge=1, description="client sessions held at once; more are refused (503)"
+    )
+    max_sessions_per_caller: int = Field(
+        256, ge=1, description="per principal, or per address when anonymous; more are refused (429)"
+    )
+    session_data_limit: int = Field(
+        64 * 1024, ge=1024, description="bytes of capabilities and clientInfo a session may keep"
+    )
     session_secret: str | None = Field(
         None,
         min_length=1,
@@ -244,6 +274,10 @@ class GatewayConfig(_Model):
     metrics: bool = Field(True, description="count and time every tool call for /metrics")
     rate_limits: RateLimitConfig = Field(
         default_factory=RateLimitConfig, description="token buckets per principal, server and tool"
+    )
+    connections: ConnectionsConfig = Field(
+        default_factory=ConnectionsConfig,
+        description="read timeouts, keep-alive and connection caps against slow or greedy clients",
     )
 
 

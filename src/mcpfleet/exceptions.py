@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "STDERR_MARKER",
     "AuditError",
     "AuditStoreError",
     "AuthenticationError",
@@ -81,7 +82,17 @@ __all__ = [
     "UnknownApiKeyError",
     "UnknownServerError",
     "UnsafeArchiveError",
+    "public_message",
 ]
+
+
+STDERR_MARKER = "\n--- last lines of its stderr ---\n"  # what follows is for operators only
+
+
+def public_message(exc: BaseException) -> str:
+    """An error's message as a client may see it: without the server's stderr, which can hold
+    anything the server printed (connection strings, tokens); operators find it in the logs."""
+    return str(exc).split(STDERR_MARKER, 1)[0]
 
 
 class FleetError(Exception):
@@ -198,7 +209,7 @@ class ServerStartError(ServerError):
 
     def __init__(self, server: str, message: str, stderr_tail: str = "") -> None:
         self.stderr_tail = stderr_tail
-        tail = f"\n--- last lines of its stderr ---\n{stderr_tail.rstrip()}" if stderr_tail.strip() else ""
+        tail = f"{STDERR_MARKER}{stderr_tail.rstrip()}" if stderr_tail.strip() else ""
         super().__init__(server, message + tail)
 
 

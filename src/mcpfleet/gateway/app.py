@@ -38,7 +38,7 @@ from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
 from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
 from mcpfleet.ratelimit import BaseRateLimiter, create_rate_limiter
-from mcpfleet.security import AccessControl, Authenticator, Principal
+from mcpfleet.security import AccessControl, Authenticator, Permission, Principal
 from mcpfleet.security.metadata import unauthorized_response
 
 __all__ = ["Gateway"]
@@ -73,7 +73,13 @@ class Gateway:
             secret = manager.resolve_values(
                 {"s": self.config.session_secret}, where="gateway.session_secret"
             )["s"]
-        self.sessions = SessionStore(idle_timeout=self.config.session_idle_timeout, secret=secret)
+        self.sessions = SessionStore(
+            idle_timeout=self.config.session_idle_timeout,
+            max_sessions=self.config.max_sessions,
+            max_per_owner=self.config.max_sessions_per_caller,
+            data_limit=self.config.session_data_limit,
+            secret=secret,
+        )
         self.on_demand = OnDemand(manager, self.config.on_demand, self.config.separator)
         health = manager.config.health
         alerts: list[Any] = [LogAlerts()]
@@ -115,6 +121,7 @@ class Gateway:
             middlewares=self._middlewares(),
             tracing=tracing,
             metrics=self.metrics if self.config.metrics else None,
+            tool_info=self.cache.tool,
         )
         self.fleet_view = FleetView(self.cache, self.config.separator, self.on_demand)
         self._server_views: dict[str, ServerView] = {}
@@ -170,6 +177,27 @@ class Gateway:
                 return self._virtual_views.get(parts[2])
         return None
 
+    def _unknown_endpoint(self, path: str, principal: Principal) -> str | None:
+        """What to say of an MCP path that names no server or virtual server (None: not one)."""
+        parts = path.rstrip("/").split("/")
+        if len(parts) != 4 or parts[3] != "mcp" or parts[1] not in ("servers", "virtual"):
+            return None
+        if parts[1] == "virtual":
+            names = sorted(self.config.virtual_servers)
+            return f"No virtual server {parts[2]!r}; virtual servers: {', '.join(names) or 'none'}"
+        access = self.access
+        names = [
+            name
+            for name in self.manager.list_servers()
+            if access is None
+            or access.check_server(principal, name, Permission.READ)
+            or access.check_server(principal, name, Permission.LIST)
+        ]
+        return (
+            f"No server {parts[2]!r} in this fleet; servers you may use: {', '.join(names) or 'none'} "
+            f"(at /servers/NAME/mcp), or all of them at /mcp"
+        )
+
     def _on_upstream_event(self, server: str, method: str, params: dict[str, Any]) -> None:
         """Upstream list changes and restarts drop cached lists and tell connected clients."""
         kinds = {
@@ -224,6 +252,10 @@ class Gateway:
                 scope[PRINCIPAL] = principal
                 if self.view_for(path) is not None:
                     await self.mcp(scope, receive, send)
+                    return
+                unknown = self._unknown_endpoint(path, principal)
+                if unknown is not None:
+                    await text_response(send, 404, unknown)
                     return
                 if path != "/metrics" and self.access is not None and not self.access.is_admin(principal):
                     await text_response(

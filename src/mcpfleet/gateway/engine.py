@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from mcpfleet.exceptions import (
@@ -20,7 +20,9 @@ from mcpfleet.exceptions import (
     RateLimitedError,
     ServerUnavailableError,
     ToolCallError,
+    public_message,
 )
+from mcpfleet.gateway.arguments import argument_problems
 from mcpfleet.gateway.context import CallChannel, ClientState, Emit, ListRequest, ReadRequest, ToolCall
 from mcpfleet.gateway.forward import Forwarder, upstream_params
 from mcpfleet.gateway.jsonrpc import (
@@ -36,6 +38,7 @@ from mcpfleet.gateway.jsonrpc import (
     SUPPORTED_SESSION_VERSIONS,
     RpcError,
     error_reply,
+    tool_error,
     with_request_id,
 )
 from mcpfleet.gateway.middleware import Middleware, build
@@ -68,6 +71,7 @@ class Engine:
         middlewares: Sequence[Middleware] = (),
         tracing: Tracing | None = None,
         metrics: MetricsCollector | None = None,
+        tool_info: Callable[[str, str], dict[str, Any] | None] | None = None,
     ) -> None:
         self.upstream = upstream
         self.server_info = {"name": name, "version": version}
@@ -76,6 +80,7 @@ class Engine:
         self.subscriptions = Subscriptions()
         self._watched: dict[str, list[tuple[str, str]]] = {}  # listen stream -> (server, uri) it watches
         self.metrics = metrics  # counts calls refused before they have a route
+        self.tool_info = tool_info  # (server, tool) -> its tools/list entry, when known
         self.tracing = tracing  # spans for requests, middlewares, hops
         self.middlewares = list(middlewares)
         self.pipeline = build(
@@ -158,15 +163,12 @@ class Engine:
         except PermissionDeniedError as exc:
             return error_reply(msg_id, exc.code, str(exc), {"requestId": rid})
         except ServerUnavailableError as exc:  # down, not empty: say so, and why
-            return error_reply(
-                msg_id,
-                SERVER_UNAVAILABLE,
-                str(exc),
-                {"server": exc.server, "state": "unavailable", "requestId": rid},
-            )
-        except FleetError as exc:
             log.warning("%s failed: %s", method, exc)
-            return error_reply(msg_id, INTERNAL_ERROR, str(exc), {"requestId": rid})
+            data = {"server": exc.server, "state": "unavailable", "requestId": rid}
+            return error_reply(msg_id, SERVER_UNAVAILABLE, public_message(exc), data)
+        except FleetError as exc:
+            log.warning("%s failed: %s", method, exc)  # in full, for operators (stderr included)
+            return error_reply(msg_id, INTERNAL_ERROR, public_message(exc), {"requestId": rid})
         if client.stateless:
             result.setdefault("resultType", "complete")
             if method == "resources/read":  # required of 2026-07-28 results; a session upstream has none
@@ -247,7 +249,9 @@ class Engine:
     ) -> dict[str, Any]:
         name = params.get("name")
         if not isinstance(name, str):
-            raise self._refused("tools/call needs a string `name`")
+            raise self._refused("Invalid params: tools/call needs a string `name`")
+        if not isinstance(params.get("arguments", {}), dict):
+            raise self._refused("Invalid params: tools/call `arguments` must be an object")
         rid = request_id.get() or ""
         emit = channel.emit
         local = getattr(view, "local", None)
@@ -294,6 +298,11 @@ class Engine:
     async def _last_step(self, call: ToolCall) -> dict[str, Any]:
         if call.local is not None:
             return cast(dict[str, Any], await call.local.call(call.params["name"], call.arguments))
+        tool = self.tool_info(call.server, call.tool) if self.tool_info is not None else None
+        if tool is not None and not call.params.get("requestState"):
+            problems = argument_problems(tool.get("inputSchema"), call.arguments)
+            if problems:  # never sent: the model reads what to change
+                return tool_error(f"Invalid arguments for {call.tool}: {'; '.join(problems)}")
         try:
             return await self.forwarder.forward(
                 call.server, "tools/call", call.params, call.client, call.channel, tool=call.tool
@@ -303,8 +312,10 @@ class Engine:
         except FleetError as exc:
             if call.via == "admin":
                 raise
-            # A dead or missing upstream is a tool error the model can read, not a protocol failure.
-            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+            # A dead or missing upstream is a tool error the model can read, not a protocol failure;
+            # what the server printed goes to the operators' log only.
+            log.warning("tools/call %s of %s failed: %s", call.tool, call.server, exc)
+            return tool_error(f"{public_message(exc)} (request id {call.request_id})")
 
     def _refused(self, message: str) -> RpcError:
         """An invalid call: counted under labels no client can make up, then refused."""
@@ -423,7 +434,9 @@ class Engine:
     async def _complete(
         self, params: dict[str, Any], view: View, client: ClientState, channel: CallChannel
     ) -> dict[str, Any]:
-        ref = params.get("ref") or {}
+        ref = params.get("ref")
+        if not isinstance(ref, dict):
+            raise RpcError(INVALID_PARAMS, "Invalid params: completion/complete needs a `ref` object")
         try:
             if ref.get("type") == "ref/prompt":
                 route = view.route("prompts/get", str(ref.get("name")))

@@ -15,7 +15,6 @@ request reaches this app.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,14 +29,16 @@ from mcpfleet.gateway.jsonrpc import (
     METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
     MODERN,
-    PARSE_ERROR,
     SUPPORTED_SESSION_VERSIONS,
     UNSUPPORTED_PROTOCOL_VERSION,
+    BadMessage,
+    check_message,
     error_reply,
     is_modern,
+    parse,
 )
 from mcpfleet.gateway.listen import Listeners
-from mcpfleet.gateway.sessions import SessionStore
+from mcpfleet.gateway.sessions import SessionLimitError, SessionStore
 from mcpfleet.gateway.sse import (
     RESUME_WINDOW,
     EventStream,
@@ -58,6 +59,13 @@ __all__ = ["PRINCIPAL", "MCPHttpApp", "Receive", "Scope", "Send", "text_response
 log = logging.getLogger("mcpfleet.gateway")
 
 MAX_BODY = 4 * 1024 * 1024
+BATCHING_VERSIONS = frozenset({"2025-03-26"})  # the one revision with JSON-RPC batches
+
+
+class _TooLarge(Exception):
+    """A request body over MAX_BODY."""
+
+
 PRINCIPAL = "mcpfleet.principal"  # the ASGI scope key where the gateway puts the authenticated caller
 
 
@@ -167,11 +175,13 @@ class MCPHttpApp:
         elif method == "DELETE":
             await self._delete(scope, send, headers)
         else:
-            await respond(send, 405, b"", [(b"allow", b"GET, POST, DELETE")])
+            allow = [(b"allow", b"GET, POST, DELETE")]
+            await text_response(send, 405, f"Method Not Allowed: {method}; use POST, GET or DELETE", allow)
 
     # ------------------------------------------------------------------ POST
 
     async def _read_body(self, receive: Receive) -> bytes | None:
+        """The request body; None when the client went away. Raises _TooLarge past MAX_BODY."""
         chunks, size = [], 0
         while True:
             event = await receive()
@@ -180,7 +190,7 @@ class MCPHttpApp:
             chunk = event.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:
-                return b""
+                raise _TooLarge
             chunks.append(chunk)
             if not event.get("more_body"):
                 return b"".join(chunks)
@@ -196,23 +206,26 @@ class MCPHttpApp:
         if not any(t in accept for t in ("application/json", "text/event-stream", "*/*")):
             await text_response(send, 406, "Accept must include application/json and text/event-stream")
             return
-        body = await self._read_body(receive)
+        try:
+            body = await self._read_body(receive)
+        except _TooLarge:
+            too_large = error_reply(
+                None, INVALID_REQUEST, f"Invalid request: the body is over {MAX_BODY} bytes"
+            )
+            await respond(send, 413, dumps(too_large))
+            return
         if body is None:
             return
-        if body == b"":
-            await text_response(send, 413, f"Request body over {MAX_BODY} bytes")
-            return
         try:
-            message = json.loads(body)
-        except ValueError:
-            await respond(send, 400, dumps(error_reply(None, PARSE_ERROR, "Parse error: body is not JSON")))
-            return
-        batch = isinstance(message, list)
-        messages = message if batch else [message]
-        if not messages or not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in messages):
-            await respond(
-                send, 400, dumps(error_reply(None, INVALID_REQUEST, "Invalid JSON-RPC 2.0 message"))
-            )
+            message = parse(body)
+            batch = isinstance(message, list)
+            messages = message if batch else [message]
+            if not messages:
+                raise BadMessage(INVALID_REQUEST, "Invalid request: an empty batch")
+            for one in messages:
+                check_message(one)
+        except BadMessage as exc:
+            await respond(send, 400, dumps(exc.reply))
             return
         header_version = headers.get("mcp-protocol-version")
         first = messages[0]
@@ -233,39 +246,28 @@ class MCPHttpApp:
             client = ClientState(
                 MODERN, stateless=True, principal=scope.get(PRINCIPAL), address=_address(scope)
             )
-        elif first.get("method") == "initialize":
+        elif first.get("method") == "initialize" and not batch:
             client = ClientState(
                 SUPPORTED_SESSION_VERSIONS[0], principal=scope.get(PRINCIPAL), address=_address(scope)
             )
             params = first.get("params")
-            self.sessions.open(client, params if isinstance(params, dict) else {})
+            try:
+                self.sessions.open(client, params if isinstance(params, dict) else {})
+            except SessionLimitError as exc:
+                wait = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else []
+                await respond(send, exc.status, dumps(error_reply(first.get("id"), exc.code, str(exc))), wait)
+                return
             extra.append((b"mcp-session-id", client.id.encode()))
         else:
             session_id = headers.get("mcp-session-id")
             if not session_id:
-                await respond(
-                    send,
-                    400,
-                    dumps(
-                        error_reply(
-                            None,
-                            INVALID_REQUEST,
-                            "Bad Request: Mcp-Session-Id header required (send initialize first)",
-                        )
-                    ),
-                )
+                required = "Bad Request: Mcp-Session-Id header required (send initialize first)"
+                await respond(send, 400, dumps(error_reply(None, INVALID_REQUEST, required)))
                 return
             found = self._session(scope, session_id)
             if found is None:
-                await respond(
-                    send,
-                    404,
-                    dumps(
-                        error_reply(
-                            None, -32001, "Session not found: it expired or was deleted; initialize a new one"
-                        )
-                    ),
-                )
+                gone = "Session not found: it expired or was deleted; initialize a new one"
+                await respond(send, 404, dumps(error_reply(None, -32001, gone)))
                 return
             if (
                 header_version
@@ -275,6 +277,10 @@ class MCPHttpApp:
                 await text_response(send, 400, f"Unsupported MCP-Protocol-Version: {header_version}")
                 return
             client = found
+            if batch and client.protocol_version not in BATCHING_VERSIONS:
+                refused = f"Invalid request: {client.protocol_version} has no batches (only 2025-03-26 had)"
+                await respond(send, 400, dumps(error_reply(None, INVALID_REQUEST, refused)))
+                return
         if client.stateless and first.get("method") == "subscriptions/listen" and "id" in first:
             await self.listeners.serve(receive, send, first, view, client)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 __all__ = [
@@ -19,9 +20,12 @@ __all__ = [
     "SERVER_UNAVAILABLE",
     "SUPPORTED_SESSION_VERSIONS",
     "UNSUPPORTED_PROTOCOL_VERSION",
+    "BadMessage",
     "RpcError",
+    "check_message",
     "error_reply",
     "is_modern",
+    "parse",
     "tool_error",
     "with_request_id",
 ]
@@ -87,3 +91,75 @@ class RpcError(Exception):
         self.code = code
         self.message = message
         self.data = data
+
+
+MAX_DEPTH = 64  # nesting of arrays and objects in one message
+MAX_ID_LENGTH = 256  # characters of a string request id
+
+
+class BadMessage(Exception):
+    """A message refused before it is dispatched: ``reply`` is the JSON-RPC error to send."""
+
+    def __init__(self, code: int, message: str, msg_id: Any = None) -> None:
+        super().__init__(message)
+        self.reply = error_reply(msg_id, code, message)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(data: bytes | str) -> Any:
+    """One JSON-RPC body: refuses what is not JSON (NaN and Infinity included) or nests too deep."""
+    if not data.strip():
+        raise BadMessage(PARSE_ERROR, "Parse error: the body is empty; send one JSON-RPC message")
+    try:
+        message = json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadMessage(PARSE_ERROR, f"Parse error: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise BadMessage(PARSE_ERROR, f"Parse error: not JSON ({exc})") from None
+    raw = data.encode() if isinstance(data, str) else data
+    opened = raw.count(b"[") + raw.count(b"{")
+    if opened > MAX_DEPTH and _depth(message) > MAX_DEPTH:  # counting first: most messages are shallow
+        raise BadMessage(PARSE_ERROR, f"Parse error: nested deeper than {MAX_DEPTH} levels")
+    return message
+
+
+def _depth(value: Any) -> int:
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(item, dict):
+            level.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            level.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def check_message(message: Any) -> None:
+    """Refuse a message that is not a JSON-RPC 2.0 request, notification or response MCP allows."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        raise BadMessage(INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message object")
+    if "id" in message:
+        msg_id = message["id"]
+        if isinstance(msg_id, bool) or not isinstance(msg_id, str | int):
+            raise BadMessage(INVALID_REQUEST, "Invalid request: id must be a string or an integer")
+        if isinstance(msg_id, str) and len(msg_id) > MAX_ID_LENGTH:
+            raise BadMessage(
+                INVALID_REQUEST, f"Invalid request: id is longer than {MAX_ID_LENGTH} characters"
+            )
+    method = message.get("method")
+    if method is None:
+        if "id" not in message or ("result" in message) == ("error" in message):
+            raise BadMessage(INVALID_REQUEST, "Invalid request: no method", message.get("id"))
+        return
+    if not isinstance(method, str) or not method:
+        raise BadMessage(
+            INVALID_REQUEST, "Invalid request: method must be a non-empty string", message.get("id")
+        )
+    if "params" in message and not isinstance(message["params"], dict):
+        raise BadMessage(INVALID_PARAMS, "Invalid params: params must be an object", message.get("id"))

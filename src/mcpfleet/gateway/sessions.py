@@ -1,20 +1,45 @@
 """Client sessions of the session protocol (2025-11-25 and older), kept in this process.
 
-Idle sessions expire; the store is bounded so a client that never deletes its sessions cannot
-grow it without limit (the oldest idle one goes first).
+Idle sessions expire. The store is bounded three ways, so no client can take the memory or the
+sessions of others: what one session may keep of its client (capabilities, client info) has a
+byte budget; each caller (a principal, or a source address when callers are anonymous) may
+hold ``max_per_owner`` sessions; and a full table refuses newcomers (with when to retry)
+instead of evicting anyone's session.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any
 
 from mcpfleet.gateway.context import ClientState
 from mcpfleet.gateway.jsonrpc import SUPPORTED_SESSION_VERSIONS
 from mcpfleet.gateway.session_tokens import SessionCodec
 
-__all__ = ["SessionStore"]
+__all__ = ["SessionLimitError", "SessionStore"]
+
+
+class SessionLimitError(Exception):
+    """A session the store will not open: ``status`` and ``retry_after`` (seconds, or None) for
+    the HTTP answer, ``code`` for the JSON-RPC error."""
+
+    def __init__(self, message: str, *, status: int, code: int, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+def owner_of(client: ClientState) -> str:
+    """Whose session it is, for the per-caller cap: the principal, or where an anonymous one
+    connects from (its address without the port)."""
+    principal = client.principal
+    if principal is not None and principal.method != "anonymous":
+        return f"{principal.method}:{principal.name}"
+    host = (client.address or "").rpartition(":")[0] or client.address or "?"
+    return f"address:{host}"
 
 
 class SessionStore:
@@ -22,17 +47,55 @@ class SessionStore:
     signed carriers of their session, so a replica can serve sessions another one opened."""
 
     def __init__(
-        self, *, idle_timeout: float = 3600.0, max_sessions: int = 10_000, secret: str | None = None
+        self,
+        *,
+        idle_timeout: float = 3600.0,
+        max_sessions: int = 10_000,
+        max_per_owner: int = 256,
+        data_limit: int = 64 * 1024,
+        secret: str | None = None,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.max_per_owner = max_per_owner
+        self.data_limit = data_limit
         self.codec = SessionCodec(secret)
         self._sessions: OrderedDict[str, ClientState] = OrderedDict()
+        self._owners: Counter[str] = Counter()
 
     def open(self, client: ClientState, params: dict[str, Any]) -> None:
         """Start ``client``'s session from its ``initialize`` params: with a shared secret its id
-        carries the session (version, capabilities, client info, who opened it)."""
+        carries the session (version, capabilities, client info, who opened it).
+
+        Raises :class:`SessionLimitError` when its data is over budget, its caller holds as many
+        sessions as it may, or the table is full.
+        """
         asked = params.get("protocolVersion")
+        kept = len(json.dumps([params.get("capabilities"), params.get("clientInfo")], default=str))
+        if kept > self.data_limit:
+            raise SessionLimitError(
+                f"Invalid params: capabilities and clientInfo take {kept} bytes; a session keeps at "
+                f"most {self.data_limit}",
+                status=400,
+                code=-32602,
+            )
+        self._expire()
+        owner = owner_of(client)
+        if self._owners[owner] >= self.max_per_owner:
+            raise SessionLimitError(
+                f"Too many sessions: this caller holds {self._owners[owner]}, the most one may; end one "
+                "with DELETE (or let an idle one expire) and initialize again",
+                status=429,
+                code=-32029,
+                retry_after=60,
+            )
+        if len(self._sessions) >= self.max_sessions:
+            raise SessionLimitError(
+                f"The gateway holds {len(self._sessions)} sessions, its most; try again later",
+                status=503,
+                code=-32000,
+                retry_after=60,
+            )
         principal = client.principal
         token = self.codec.mint(
             {
@@ -75,10 +138,10 @@ class SessionStore:
         return len(self._sessions)
 
     def add(self, client: ClientState) -> None:
+        """Keep a session (one opened here, rebuilt from a signed id, or the stdio front's)."""
         self._expire()
-        while len(self._sessions) >= self.max_sessions:
-            _, oldest = self._sessions.popitem(last=False)
-            self._cancel(oldest)
+        if client.id not in self._sessions:
+            self._owners[owner_of(client)] += 1
         self._sessions[client.id] = client
 
     def get(self, session_id: str) -> ClientState | None:
@@ -96,6 +159,10 @@ class SessionStore:
     def remove(self, session_id: str) -> ClientState | None:
         client = self._sessions.pop(session_id, None)
         if client is not None:
+            owner = owner_of(client)
+            self._owners[owner] -= 1
+            if self._owners[owner] <= 0:
+                del self._owners[owner]
             self._cancel(client)
         return client
 

@@ -56,8 +56,14 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def text_response(send: Send, status: int, text: str) -> None:
-    await respond(send, status, text.encode(), content_type=b"text/plain; charset=utf-8")
+async def text_response(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A refusal over HTTP, its body a JSON-RPC error any client can read (``id`` null: no
+    request was taken)."""
+    code = -32600 if 400 <= status < 500 else -32603
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": text}}
+    await respond(send, status, dumps(body), headers)
 
 
 async def disconnected(receive: Receive) -> None:

@@ -16,13 +16,7 @@ from typing import Any, BinaryIO
 
 from mcpfleet.gateway.app import Gateway
 from mcpfleet.gateway.context import ClientState
-from mcpfleet.gateway.jsonrpc import (
-    INVALID_REQUEST,
-    PARSE_ERROR,
-    SUPPORTED_SESSION_VERSIONS,
-    error_reply,
-    is_modern,
-)
+from mcpfleet.gateway.jsonrpc import SUPPORTED_SESSION_VERSIONS, BadMessage, check_message, is_modern, parse
 
 __all__ = ["serve_stdio"]
 
@@ -53,8 +47,10 @@ async def serve_stdio(
             await write(await client.notifications.get())
 
     async def answer(message: Any) -> None:
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            await write(error_reply(None, INVALID_REQUEST, "Invalid JSON-RPC 2.0 message"))
+        try:
+            check_message(message)
+        except BadMessage as exc:
+            await write(exc.reply)
             return
         if is_modern(message):
             client.stateless = True
@@ -69,9 +65,9 @@ async def serve_stdio(
             if not line.strip():
                 continue
             try:
-                message = json.loads(line)
-            except ValueError:
-                await write(error_reply(None, PARSE_ERROR, "Parse error: line is not JSON"))
+                message = parse(line)
+            except BadMessage as exc:
+                await write(exc.reply)
                 continue
             task = asyncio.create_task(answer(message))
             tasks.add(task)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import (
+    STDERR_MARKER,
     ConnectionClosedError,
     FleetError,
     HandshakeTimeoutError,
@@ -220,7 +221,7 @@ class Instance:
 
     def _stderr_trouble(self) -> str:
         tail = self.stderr.tail(10) if self.stderr is not None else ""
-        return f"\n--- last lines of its stderr ---\n{tail}" if tail.strip() else ""
+        return f"{STDERR_MARKER}{tail}" if tail.strip() else ""
 
     def _notify(self, method: str, params: dict[str, Any]) -> None:
         if self.on_notification is not None:
