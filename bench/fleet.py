@@ -108,7 +108,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
 
         await sequential(fleet_call, 200)  # warm-up
         results["mcpfleet"] = summary(await sequential(fleet_call, calls))
-        results["mcpfleet"]["calls_per_s_c%d" % concurrency] = round(
+        results["mcpfleet"][f"calls_per_s_c{concurrency}"] = round(
             await throughput(fleet_call, calls, concurrency), 1
         )
 
@@ -120,7 +120,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
 
         await sequential(direct_call, 200)
         results["direct_sdk"] = summary(await sequential(direct_call, calls))
-        results["direct_sdk"]["calls_per_s_c%d" % concurrency] = round(
+        results["direct_sdk"][f"calls_per_s_c{concurrency}"] = round(
             await throughput(direct_call, calls, concurrency), 1
         )
     ratio = results["mcpfleet"]["p50_ms"] / results["direct_sdk"]["p50_ms"]
