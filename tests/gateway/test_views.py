@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from helpers import fleet, own_server, serve_gateway
+from helpers import fleet, npm_server, own_server, serve_gateway
 from mcpfleet.config import CommandPackage, GatewayConfig, ServerSpec
 from mcpfleet.manager import MCPManager
 
@@ -54,3 +54,19 @@ async def test_the_fleet_endpoint_keeps_the_healthy_servers(gateway_url: str) ->
         called = await client.call_tool("broken__anything", {})
         assert called.is_error
         assert "unavailable" in "".join(getattr(c, "text", "") for c in called.content)
+
+
+async def test_a_server_is_not_asked_for_what_it_does_not_offer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = npm_server("server-memory", env={"MEMORY_FILE_PATH": str(tmp_path / "memory.json")})
+    config = fleet(tmp_path / "home", memory=memory)
+    config.gateway = GatewayConfig(port=0)
+    async with MCPManager(config) as manager:
+        assert (await manager.batch_install()).ok
+        assert await manager.start_all() == {"memory": "ready"}
+        assert "prompts" not in (manager.server_capabilities("memory") or {})
+        async with serve_gateway(manager) as url, Client(f"{url}/mcp", mode="legacy") as client:
+            assert (await client.list_prompts()).prompts == []
+            assert any(t.name == "memory__read_graph" for t in (await client.list_tools()).tools)
+    assert not [r for r in caplog.records if "failed" in r.getMessage() and "list" in r.getMessage()]

@@ -36,6 +36,12 @@ KINDS = {  # list method -> (result key, name key)
     "resources/list": ("resources", "uri"),
     "resources/templates/list": ("resourceTemplates", "uriTemplate"),
 }
+_CAPABILITY = {  # list method -> the server capability that offers it
+    "tools/list": "tools",
+    "prompts/list": "prompts",
+    "resources/list": "resources",
+    "resources/templates/list": "resources",
+}
 _WRAPPED = "mcpfleet://"
 _MIRRORED = frozenset({"tools", "prompts", "resources", "logging", "completions"})  # what the gateway relays
 
@@ -87,6 +93,9 @@ class ListCache:
         cached = self._items.get(key)
         if cached is not None:
             return cached
+        declared = self.upstream.server_capabilities(server)
+        if declared is not None and _CAPABILITY[method] not in declared:
+            return []  # it offers none of these: asking would only get "method not found"
         items = await all_pages(lambda p: self.upstream.request(server, method, p), KINDS[method][0])
         self._items[key] = items
         return items
