@@ -51,6 +51,7 @@ def init(
     if state.config.exists() and not force:
         err.print(f"[red]error:[/] {state.config} exists; use --force to overwrite it")
         raise typer.Exit(1)
+    state.config.parent.mkdir(parents=True, exist_ok=True)
     state.config.write_text(EXAMPLE.format(home=state.home or "~/.mcpfleet"), encoding="utf-8")
     console.print(f"Wrote {state.config}. Next: [bold]mcpfleet install[/] then [bold]mcpfleet up[/].")
 

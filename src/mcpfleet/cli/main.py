@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from mcpfleet.cli import approvals, commands, health, serve, traffic, update
-from mcpfleet.cli.app import app
+from mcpfleet.cli.app import app, err, print_error
 from mcpfleet.cli.audit import audit_app
 from mcpfleet.cli.backup import backup_app
 from mcpfleet.cli.config_cmd import config_app
 from mcpfleet.cli.deploy import deploy_app
 from mcpfleet.cli.keys import keys_app
+from mcpfleet.exceptions import FleetError
 
 __all__ = ["app", "main"]
 
@@ -28,7 +29,16 @@ COMMAND_MODULES = (
 
 
 def main() -> None:
-    app()
+    """The console script: a user's mistake is one line on stderr and exit 1, never a traceback."""
+    try:
+        app()
+    except FleetError as exc:
+        print_error(exc)
+        raise SystemExit(1) from None
+    except OSError as exc:  # a file or folder that is not there, or not ours to read or write
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[red]error:[/] {exc.strerror or exc}{where}; check the path and its permissions")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
