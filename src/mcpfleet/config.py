@@ -20,7 +20,6 @@ config never reveals a secret.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,6 +37,7 @@ from pydantic import (
 from mcpfleet.audit.config import AuditConfig
 from mcpfleet.autoscale.config import AutoscaleConfig
 from mcpfleet.cache.config import CacheConfig
+from mcpfleet.durations import parse_duration
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.home import SERVER_NAME
 from mcpfleet.ratelimit.config import RateLimitConfig
@@ -226,10 +226,10 @@ class ConnectionsConfig(_Model):
         10.0, gt=0, description="seconds from connecting, or a request's first byte, to its last header"
     )
     body_timeout: float = Field(
-        30.0, gt=0, description="seconds from the last header to the end of the body (see body_min_rate)"
+        10.0, gt=0, description="seconds from the last header to the end of the body (see body_min_rate)"
     )
     body_min_rate: int = Field(
-        8192, ge=1, description="bytes a second: each this many body bytes received add a second"
+        4096, ge=1, description="bytes a second: each this many body bytes received add a second"
     )
     keep_alive_timeout: float = Field(5.0, gt=0, description="seconds an idle connection is kept")
     max_per_address: int | None = Field(
@@ -309,20 +309,6 @@ class TracingConfig(_Model):
         default_factory=dict, description="sent with every export, e.g. an API key; may use ${VAR}"
     )
     export_timeout: float = Field(10.0, gt=0)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``30m``, ``6h``, ``1d`` or ``2w``; ``ValueError`` that says the forms."""
-    found = _DURATION.match(text) if isinstance(text, str) else None
-    if found is None or float(found[1]) <= 0:
-        raise ValueError(
-            f"{text!r} is not a duration; write a positive number and a unit: 90s, 30m, 6h, 1d or 2w"
-        )
-    return float(found[1]) * _SECONDS[found[2]]
 
 
 class BackupConfig(_Model):

@@ -220,6 +220,13 @@ class _FleetState(Collector):
             for state in ("written", "spilled", "replayed", "failed"):
                 records.samples[(state,)] = getattr(counts, state)
             found.append(records)
+            found.append(_Family("mcp_audit_records_pruned", "Audit records removed by retention", "counter",
+                                 samples={(): counts.pruned}))  # fmt: skip
+            if counts.store_bytes is not None:  # measured in the background, never at scrape time
+                found.append(_Family(
+                    "mcp_audit_store_bytes", "Size of the audit store: its file (SQLite: the fleet database) "
+                    "or PostgreSQL table", "gauge", samples={(): counts.store_bytes}, mode="livemax",
+                ))  # fmt: skip
         cache = self.owner.cache
         if cache is not None:
             cached = cache.stats()

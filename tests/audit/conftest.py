@@ -22,7 +22,7 @@ def pg_table() -> Iterator[str]:
     name = f"audit_test_{uuid.uuid4().hex[:12]}"
     yield name
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        conn.execute(f'DROP TABLE IF EXISTS "{name}", "{name}_checkpoints"')
 
 
 @pytest.fixture

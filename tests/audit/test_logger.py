@@ -136,6 +136,20 @@ def test_full_queue_never_blocks_and_loses_nothing(tmp_path: Path) -> None:
     assert audit.close()
 
 
+def test_a_queue_that_keeps_overflowing_still_reaches_a_jsonl_file_in_order(tmp_path: Path) -> None:
+    # The JSONL store skips a record older than the newest of its chain (a replay's duplicate):
+    # records recorded while the spiller still held older ones must not overtake them.
+    audit = AuditLogger(log_file=tmp_path / "audit.jsonl", queue_size=8, batch_size=4, flush_interval=0.001)
+    for i in range(20_000):
+        audit.record(server="fs", tool="t", params={"i": i})
+    assert audit.close(timeout=20)
+    stats = audit.stats
+    assert stats.spilled > 0 and stats.failed == 0
+    seqs = [item.record.seq for item in JsonlAuditStore(tmp_path / "audit.jsonl").scan() if item.record]
+    assert seqs == list(range(20_000))  # every one, once, in order
+    assert JsonlAuditStore(tmp_path / "audit.jsonl").verify().ok
+
+
 def test_store_down_spills_and_replays_when_back(tmp_path: Path) -> None:
     blocker = tmp_path / "logs"
     blocker.write_text("a file where the log folder should be")  # the store cannot write: ENOTDIR

@@ -9,15 +9,20 @@ outcome, latency), in a hash chain that makes tampering detectable.
 
 Stores: :class:`JsonlAuditStore`, :class:`SqliteAuditStore` (the fleet database, default) and
 :class:`PostgresAuditStore`; ``mcpfleet audit query`` and ``mcpfleet audit verify`` read them.
+Retention (:class:`RetentionPolicy`, ``mcpfleet audit prune``, :class:`AuditPruner` inside
+``mcpfleet up``) removes the oldest records and leaves a signed :class:`Checkpoint` per chain.
 """
 
 from __future__ import annotations
 
 from mcpfleet.audit.chain import BrokenRecord, VerifyResult
+from mcpfleet.audit.checkpoint import Checkpoint, CheckpointKey
 from mcpfleet.audit.config import AuditConfig
 from mcpfleet.audit.logger import AuditLogger
 from mcpfleet.audit.masking import Masker
 from mcpfleet.audit.records import AuditQuery, AuditRecord
+from mcpfleet.audit.retention import PruneResult, RetentionPolicy
+from mcpfleet.audit.schedule import AuditPruner
 from mcpfleet.audit.stores import (
     BaseAuditStore,
     JsonlAuditStore,
@@ -30,14 +35,19 @@ from mcpfleet.audit.writer import AuditStats
 __all__ = [
     "AuditConfig",
     "AuditLogger",
+    "AuditPruner",
     "AuditQuery",
     "AuditRecord",
     "AuditStats",
     "BaseAuditStore",
     "BrokenRecord",
+    "Checkpoint",
+    "CheckpointKey",
     "JsonlAuditStore",
     "Masker",
     "PostgresAuditStore",
+    "PruneResult",
+    "RetentionPolicy",
     "SqlAuditStore",
     "SqliteAuditStore",
     "VerifyResult",

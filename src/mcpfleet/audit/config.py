@@ -5,6 +5,10 @@
       url: postgresql://audit@db/fleet   # default: the fleet's database_url
       mask_keys: [ssn, iban]             # masked besides password, token, secret, api_key, ...
       mask_patterns: ['ACCT-[0-9]{8}']   # and what matches these, in any string value
+      retention_days: 90                 # older records are pruned (null: kept whatever their age)
+      max_size_mb: 500                   # and the oldest while the records take more (default: no bound)
+      prune_every: 1h                    # how often `mcpfleet up` prunes (null: only `mcpfleet audit prune`)
+      checkpoint_key: ${AUDIT_KEY}       # signs prune checkpoints; default <home>/audit-checkpoint.key
 
 Relative ``file`` and ``spill_file`` paths are taken from the fleet home.
 """
@@ -15,6 +19,9 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mcpfleet.durations import parse_duration
+from mcpfleet.secrets import references
 
 __all__ = ["AuditConfig"]
 
@@ -48,6 +55,48 @@ class AuditConfig(BaseModel):
     spill_file: str | None = Field(
         None, description="where records wait while the store is down; default <home>/audit-spill.jsonl"
     )
+    retention_days: float | None = Field(
+        90, gt=0, description="records older than this many days are pruned; null: none for its age"
+    )
+    max_size_mb: float | None = Field(
+        None, gt=0, description="while the records take more (MB), the oldest are pruned; default: no bound"
+    )
+    prune_every: str | None = Field(
+        "1h", description="how often `mcpfleet up` prunes: 30m, 6h, 1d; null: only `mcpfleet audit prune`"
+    )
+    prune_batch_size: int = Field(
+        5000, ge=1, description="records deleted per transaction; writers wait for one batch at most"
+    )
+    checkpoint_key: str | None = Field(
+        None,
+        description="${VAR} or ${file:path} with the key that signs prune checkpoints; "
+        "default <home>/audit-checkpoint.key, made by the first prune (mode 0600)",
+    )
+
+    @field_validator("prune_every")
+    @classmethod
+    def _every_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("checkpoint_key")
+    @classmethod
+    def _key_is_a_reference(cls, value: str | None) -> str | None:
+        if value is not None and not references(value):
+            raise ValueError(
+                "write a reference to the key, such as ${AUDIT_CHECKPOINT_KEY} or "
+                "${file:/run/secrets/audit-key}, not the key itself: the fleet file is no place for secrets"
+            )
+        return value
+
+    @property
+    def prune_interval(self) -> float | None:
+        """Seconds between scheduled prunes, or None."""
+        if self.prune_every is None:
+            return None
+
+        return parse_duration(self.prune_every)
 
     @field_validator("mask_patterns")
     @classmethod

@@ -18,6 +18,7 @@ holds chains: a chain is one writer's history, and nothing needs to be read at s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import threading
@@ -28,9 +29,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcpfleet.audit.chain import VerifyResult, link, new_chain_id
+from mcpfleet.audit.checkpoint import CheckpointKey
 from mcpfleet.audit.masking import Masker, clean_text
 from mcpfleet.audit.operation import audited
 from mcpfleet.audit.records import GENESIS, AuditQuery, AuditRecord, canonical
+from mcpfleet.audit.retention import PruneResult, RetentionPolicy, prune
 from mcpfleet.audit.spill import SpillFile
 from mcpfleet.audit.stores.auto import open_store, spill_path
 from mcpfleet.audit.stores.base import BaseAuditStore
@@ -106,6 +109,9 @@ class AuditLogger:
         self._seq = 0
         self._prev_hash = GENESIS
         self._seal = threading.Lock()
+        self._counts = threading.Lock()
+        self._pruned = 0
+        self._store_bytes: int | None = None  # measured by measure_store() and prune()
         self._writer = AuditWriter(
             self.store, SpillFile(spill), queue_size=queue_size, batch_size=batch_size,
             flush_interval=flush_interval,
@@ -205,10 +211,38 @@ class AuditLogger:
             self.flush(timeout=5.0)
         return self.store.query(wanted)
 
-    def verify(self) -> VerifyResult:
-        """Check every chain in the store (records still queued are flushed first)."""
+    def verify(self, key: CheckpointKey | None = None) -> VerifyResult:
+        """Check every chain in the store (records still queued are flushed first); a pruned
+        store needs the ``key`` that signed its checkpoints."""
         self.flush(timeout=5.0)
-        return self.store.verify()
+        return self.store.verify(key)
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        key: CheckpointKey | None,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        vacuum: bool = False,
+        stop: threading.Event | None = None,
+    ) -> PruneResult:
+        """Remove what ``policy`` no longer keeps, leaving checkpoints signed with ``key``
+        (:func:`mcpfleet.audit.retention.prune`). Blocks: call it from a thread, not the event loop."""
+        result = prune(self.store, policy, key, now=now, dry_run=dry_run, vacuum=vacuum, stop=stop)
+        if not dry_run:
+            with self._counts:
+                self._pruned += result.pruned
+                self._store_bytes = result.bytes_after
+        return result
+
+    def measure_store(self) -> int:
+        """The store's size now (see :meth:`BaseAuditStore.size_bytes`), kept for :attr:`stats`.
+        Blocks (PostgreSQL: a query)."""
+        size = self.store.size_bytes()
+        with self._counts:
+            self._store_bytes = size
+        return size
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything recorded so far is in the store; False if ``timeout`` ran out
@@ -231,8 +265,11 @@ class AuditLogger:
 
     @property
     def stats(self) -> AuditStats:
-        """Counters: recorded, written, spilled, replayed, failed; queue depth; whether spilling."""
-        return self._writer.stats()
+        """Counters: recorded, written, spilled, replayed, failed, pruned; queue depth; whether
+        spilling; the store's size when last measured."""
+        with self._counts:
+            pruned, size = self._pruned, self._store_bytes
+        return dataclasses.replace(self._writer.stats(), pruned=pruned, store_bytes=size)
 
     def __enter__(self) -> AuditLogger:
         return self

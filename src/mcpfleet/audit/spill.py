@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mcpfleet.audit.records import AuditRecord
-from mcpfleet.audit.stores.jsonl import append_durably, dump_lines, read_lines
+from mcpfleet.audit.stores.files import append_durably, dump_lines, read_lines
 
 __all__ = ["SpillFile"]
 

@@ -8,8 +8,9 @@ Two daemon threads:
   order), and it retries a replay with backoff (0.1 s doubling to ``retry_max``). A replay
   first moves what is queued to the spill file, then writes the whole file to the store and
   empties it; spilling ends when nothing waits anywhere.
-- the *spiller* takes records that found the queue full and appends them to the spill file.
-  ``put`` therefore never waits: a full queue costs a list append, not a dropped record.
+- the *spiller* takes records that found the queue full (and those recorded after them, until
+  it has caught up) and appends them to the spill file. ``put`` therefore never waits: a full
+  queue costs a list append, not a dropped record.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ log = logging.getLogger("mcpfleet.audit")
 class AuditStats:
     """Counters since the logger started. ``written`` went straight to the store, ``spilled`` to
     the spill file, ``replayed`` from the spill file to the store (another process's spilled
-    records included), ``failed`` could go nowhere (store down and spill file unwritable; logged)."""
+    records included), ``failed`` could go nowhere (store down and spill file unwritable; logged).
+    ``pruned`` were removed by retention; ``store_bytes`` is the store's size when last measured."""
 
     recorded: int
     written: int
@@ -44,6 +46,8 @@ class AuditStats:
     failed: int
     queue_depth: int
     spilling: bool
+    pruned: int = 0
+    store_bytes: int | None = None
 
 
 class AuditWriter:
@@ -90,7 +94,10 @@ class AuditWriter:
             if self._closed:
                 raise AuditError("the audit logger is closed; create a new AuditLogger to record more")
             self._recorded += 1
-            if len(self._queue) < self.queue_size:
+            # While the spiller still holds records, later ones follow them: a record in the queue
+            # must never be newer than one the spiller has not appended yet, or a replay could
+            # store a chain out of order (the JSONL store would skip the older records as stale).
+            if len(self._queue) < self.queue_size and not self._overflow_pending:
                 self._queue.append(record)
                 if len(self._queue) in (1, self.batch_size):  # a batch begins, or is full
                     self._work.notify()

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mcpfleet.audit import AuditPruner
 from mcpfleet.autoscale import AutoScaler
 from mcpfleet.backup import BackupScheduler
 from mcpfleet.cli import render
@@ -57,6 +58,7 @@ async def up(
     server: GatewayServer | None = None
     backups = BackupScheduler.for_fleet(manager)  # None unless the fleet file asks for backups
     autoscaler = AutoScaler.from_config(manager) if manager.config.autoscale.enabled else None
+    pruner: AuditPruner | None = None
     try:
         console.print(f"Fleet home: {manager.home.root}")
         await _prepare(manager, install_missing)
@@ -67,6 +69,9 @@ async def up(
         if autoscaler is not None:
             server.gateway.metrics.autoscaler = autoscaler
             await autoscaler.start()
+        pruner = AuditPruner.for_fleet(manager, server.gateway.audit)  # None when audit is off
+        if pruner is not None:
+            pruner.start()
         rows = manager.status()
         write_state(manager.home, rows, server.url)
         console.print(render.status_table(rows, live=True))
@@ -77,14 +82,16 @@ async def up(
             write_state(manager.home, manager.status(), server.url)
     finally:
         # Shutdown: 1. signals go back to default, 2. scheduled backups stop (a partial one leaves
-        # nothing) and the autoscaler stops (a drain under way ends first), 3. the gateway stops
-        # accepting and finishes in-flight calls, 4. every server stops (its process group
-        # reaped), 5. the state file goes.
+        # nothing), audit pruning stops (after its current batch) and the autoscaler stops (a
+        # drain under way ends first), 3. the gateway stops accepting and finishes in-flight
+        # calls, 4. every server stops (its process group reaped), 5. the state file goes.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         console.print("Stopping the fleet...")
         if backups is not None:
             await backups.stop()
+        if pruner is not None:
+            await pruner.stop()
         if autoscaler is not None:
             await autoscaler.stop()
         if server is not None:

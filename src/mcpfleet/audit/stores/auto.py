@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from mcpfleet.audit.stores.base import BaseAuditStore
 from mcpfleet.audit.stores.jsonl import JsonlAuditStore
-from mcpfleet.audit.stores.sql import PostgresAuditStore, SqliteAuditStore
+from mcpfleet.audit.stores.postgres import PostgresAuditStore
+from mcpfleet.audit.stores.sqlite import SqliteAuditStore
 from mcpfleet.exceptions import AuditError
 from mcpfleet.home import FleetHome
 

@@ -2,71 +2,34 @@
 
 Several processes may append to one file: each batch is written under an exclusive ``flock``
 in one ``write`` and fsynced; a batch that fails half-way is cut off again, so the file never
-holds half a batch.
+holds half a batch. Pruning rewrites the file without the pruned records and renames the new
+file over it (see :mod:`mcpfleet.audit.stores.files`); checkpoints live beside it in
+``<file>.checkpoints``, one JSON line per pruned chain.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from mcpfleet.audit.chain import Scanned
+from mcpfleet.audit.checkpoint import Checkpoint
 from mcpfleet.audit.records import AuditQuery, AuditRecord
 from mcpfleet.audit.stores.base import BaseAuditStore
+from mcpfleet.audit.stores.files import (
+    append_durably,
+    dump_lines,
+    locked,
+    read_lines,
+    rewrite,
+    write_atomically,
+)
 from mcpfleet.exceptions import AuditStoreError
 
-__all__ = ["JsonlAuditStore", "dump_lines", "read_lines"]
-
-
-_LINE = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
-
-
-def dump_lines(records: Sequence[AuditRecord]) -> bytes:
-    """Records as JSON lines."""
-    return "".join(_LINE.encode(r.to_dict()) + "\n" for r in records).encode()
-
-
-def read_lines(path: Path) -> Iterator[Scanned]:
-    """Every non-empty line of a JSON lines file, parsed; unreadable lines carry their problem."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise AuditStoreError(
-            f"cannot read audit file {path}: {exc.strerror}; check its permissions"
-        ) from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Scanned(number, AuditRecord.from_dict(json.loads(line)))
-            except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                yield Scanned(number, None, f"line {number}: {exc}")
-
-
-def append_durably(path: Path, data: bytes) -> None:
-    """Append ``data`` under an exclusive lock and fsync; on failure cut the file back."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except OSError:
-            os.ftruncate(fd, size)  # never leave half a batch behind
-            raise
-    finally:
-        os.close(fd)  # closing releases the lock
+__all__ = ["JsonlAuditStore", "append_durably", "dump_lines", "read_lines"]
 
 
 class JsonlAuditStore(BaseAuditStore):
@@ -117,6 +80,101 @@ class JsonlAuditStore(BaseAuditStore):
 
     def scan(self) -> Iterator[Scanned]:
         return read_lines(self.path)
+
+    def _records(self) -> Iterator[AuditRecord]:
+        return (item.record for item in read_lines(self.path) if item.record is not None)
+
+    # ------------------------------------------------------------------ retention
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".checkpoints")
+
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def measure(self) -> tuple[int, int]:
+        return self.size_bytes(), sum(1 for _ in self._records())
+
+    def time_at(self, offset: int) -> datetime | None:
+        times = sorted(record.time for record in self._records())
+        return times[offset] if 0 <= offset < len(times) else None
+
+    def prune_bounds(self, cutoff: datetime) -> dict[str, int]:
+        newest_old: dict[str, int] = {}
+        oldest_new: dict[str, int] = {}
+        for record in self._records():
+            found = newest_old if record.time < cutoff else oldest_new
+            pick = max if found is newest_old else min
+            found[record.chain] = pick(record.seq, found.get(record.chain, record.seq))
+        bounds = {}
+        for chain, seq in newest_old.items():
+            through = min(seq, oldest_new.get(chain, seq + 1) - 1)
+            if through >= 0:
+                bounds[chain] = through
+        return bounds
+
+    def records_between(self, ranges: Mapping[str, tuple[int, int]]) -> Generator[AuditRecord]:
+        for record in self._records():  # one pass, however many chains
+            bounds = ranges.get(record.chain)
+            if bounds is not None and bounds[0] < record.seq <= bounds[1]:
+                yield record
+
+    def checkpoints(self) -> list[Checkpoint]:
+        try:
+            lines = self.checkpoint_file.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise AuditStoreError(f"cannot read {self.checkpoint_file}: {exc.strerror}") from None
+        found = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                found.append(Checkpoint.from_dict(json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                raise AuditStoreError(
+                    f"line {number} of {self.checkpoint_file} is not a checkpoint ({exc}): the file was "
+                    "damaged or tampered with; restore it from a backup"
+                ) from None
+        return found
+
+    def save_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        try:
+            with locked(self.path):  # one prune at a time reads, merges and replaces the file
+                merged = {mark.chain: mark for mark in self.checkpoints()}
+                for mark in checkpoints:
+                    if mark.chain not in merged or merged[mark.chain].seq < mark.seq:
+                        merged[mark.chain] = mark
+                text = "".join(json.dumps(m.to_dict()) + "\n" for m in merged.values())
+                write_atomically(self.checkpoint_file, text.encode())
+        except OSError as exc:
+            raise AuditStoreError(f"cannot write {self.checkpoint_file}: {exc.strerror}") from None
+
+    def delete_through(
+        self, bounds: Mapping[str, int], batch_size: int, stop: threading.Event | None = None
+    ) -> int:
+        """One rewrite of the file (``batch_size`` does not apply: writers wait only while the
+        lines appended during the copy are copied)."""
+
+        def keep(line: bytes) -> bool:
+            try:
+                data = json.loads(line)
+                return not (data["chain"] in bounds and data["seq"] <= bounds[data["chain"]])
+            except (ValueError, TypeError, KeyError):
+                return True  # not a record: left for verify to report
+
+        try:
+            return rewrite(self.path, keep)
+        except OSError as exc:
+            raise AuditStoreError(f"cannot rewrite audit file {self.path}: {exc.strerror}") from None
+
+    def reclaim(self, full: bool = False) -> str:
+        return "the file was rewritten without them"
 
     def __repr__(self) -> str:
         return f"JsonlAuditStore({str(self.path)!r})"
