@@ -60,23 +60,29 @@ async def run_tool(
     env: Mapping[str, str] | None = None,
     timeout: float = 900,
 ) -> ToolResult:
-    """Run an installer tool (npm, uv, docker) with its output captured."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
+    """Run an installer tool (npm, uv, docker) with its output captured.
+
+    It leads its own process group (npm runs node, uv runs builds): past ``timeout`` (then
+    :class:`TimeoutError`), on cancellation, and after it exits, the whole group is killed.
+    """
+    # Here, not at the top: mcpfleet.runtime imports this package.
+    from mcpfleet.runtime.process import kill_group, start_process, terminate
+
+    process = await start_process(
+        argv,
+        env=env,
+        cwd=cwd,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=str(cwd) if cwd else None,
-        env=dict(env) if env is not None else None,
-        start_new_session=True,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
     except BaseException:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        kill_group(process.pid)  # at once: a second cancellation must not leave it running
         raise
+    finally:
+        await asyncio.shield(terminate(process, grace=1.0))  # reaps it; kills what it left behind
     return ToolResult(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 

@@ -234,7 +234,9 @@ class Instance:
         # What the leader left behind goes too: a child holding its stdout would keep the
         # calls in flight waiting for answers that will never come.
         kill_group(process.pid)
-        code = await process.wait()
+        with contextlib.suppress(TimeoutError):  # a daemon that left its session may hold the pipes
+            await asyncio.wait_for(process.wait(), 5.0)
+        code = process.returncode
         if self.session is not None:
             await self.session.aclose()
         if self.stderr is not None:

@@ -2,7 +2,9 @@
 
 A server often starts children of its own (``npx`` runs ``node``, a shell script runs
 ``python``); signalling only the direct child would leave them behind. Every instance process
-therefore leads a new process group (session), and stopping it signals the group.
+therefore leads a new process group (session), and stopping it signals the group. Every child
+is also registered with this process's :class:`~mcpfleet.runtime.reaper.Reaper`, so that none
+outlives mcpfleet even when it dies by SIGKILL (how: see that module).
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from mcpfleet.protocol.stdio import LINE_LIMIT
+from mcpfleet.runtime.reaper import current_reaper, guarded_command, kill_session
 
-__all__ = ["BASE_ENV_KEYS", "StderrLog", "child_env", "kill_group", "leader_exited", "spawn", "terminate"]
+__all__ = [
+    "BASE_ENV_KEYS",
+    "StderrLog",
+    "child_env",
+    "kill_group",
+    "leader_exited",
+    "spawn",
+    "start_process",
+    "terminate",
+]
+
+Stdio = int | IO[Any] | None
 
 # What a server inherits from mcpfleet's own environment; everything else is declared in its
 # config, so one server's secrets never reach another.
@@ -39,16 +54,44 @@ def child_env(*layers: Mapping[str, str], base: Mapping[str, str] | None = None)
 
 async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> asyncio.subprocess.Process:
     """Start ``argv`` with pipes for stdio, leading its own process group."""
-    return await asyncio.create_subprocess_exec(
-        *argv,
+    return await start_process(
+        argv,
+        env=env,
+        cwd=cwd,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-        cwd=str(cwd),
-        start_new_session=True,
         limit=LINE_LIMIT,
     )
+
+
+async def start_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    limit: int = 2**16,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` (``env`` None: ours) leading its own session, so that it never outlives us:
+    it gets a parent-death signal, and the reaper's watchdog kills its session if we die.
+    Stop it with :func:`terminate`. A missing command raises :class:`FileNotFoundError`."""
+    reaper = current_reaper()
+    full_env = {**(os.environ if env is None else env), **reaper.child_env()}
+    process = await asyncio.create_subprocess_exec(
+        *guarded_command(argv, env=full_env, cwd=cwd),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=full_env,
+        cwd=None if cwd is None else str(cwd),
+        start_new_session=True,
+        limit=limit,
+    )
+    reaper.watch(process.pid)
+    return process
 
 
 def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
@@ -65,7 +108,8 @@ def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
 async def terminate(process: asyncio.subprocess.Process, grace: float = 5.0) -> int | None:
     """Stop a process and its group: close stdin, SIGTERM after a moment, SIGKILL after ``grace``.
 
-    Always reaps the leader and kills whatever is left of the group, so nothing survives.
+    Always reaps the leader and kills whatever is left of its group and session, so nothing
+    survives (a daemon that left the session goes when mcpfleet exits: see the reaper).
     """
     pgid = process.pid
     if process.returncode is None:
@@ -77,11 +121,13 @@ async def terminate(process: asyncio.subprocess.Process, grace: float = 5.0) -> 
         kill_group(pgid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), grace)
-    if process.returncode is None:
-        kill_group(pgid, signal.SIGKILL)
-        await process.wait()
-    # Children that outlived the leader still carry its group id.
+    # The leader if it is still there, and children that outlived it (they carry its group id),
+    # and those that moved to another group of its session.
     kill_group(pgid, signal.SIGKILL)
+    await asyncio.to_thread(kill_session, pgid)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 1.0)  # a daemon that left the session may hold its pipes
+    current_reaper().forget(pgid)
     return process.returncode
 
 
