@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,9 @@ MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+
+
+url_root: dict[str, str] = {}  # gateway URL -> the folder of its fleet
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, sub
         asyncio.run(wait_port(port, within=60))
         url = f"http://127.0.0.1:{port}"
         asyncio.run(_until_ready(url))
+        url_root[url] = str(root)
         yield url, up
     finally:
         os.killpg(up.pid, signal.SIGTERM)
@@ -346,3 +351,8 @@ async def test_what_a_crashing_server_printed_never_reaches_the_client(gateway: 
         assert "stderr" not in reply.text
     first = replies[0].json()
     assert first["result"]["isError"] and "request id" in first["result"]["content"][0]["text"]
+    # Operators see what it printed, with its secret masked: in its own log and the gateway's.
+    root = Path(url_root[url])
+    server_logs = "".join(p.read_text() for p in (root / "home" / "logs" / "leaky").glob("*.log*"))
+    assert "connecting with DB_PASSWORD=***" in server_logs and SECRET not in server_logs
+    assert SECRET not in (root / "up.log").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from mcpfleet.runtime.process import StderrLog, child_env, kill_group, leader_ex
 __all__ = ["Instance", "InstanceState", "Updater"]
 
 log = logging.getLogger("mcpfleet.runtime")
+_REFERENCE = re.compile(r"\$\{([^}]+)\}")
 Notify = Callable[[str, dict[str, Any]], None]
 
 
@@ -190,7 +192,9 @@ class Instance:
                 f"reinstall it with `mcpfleet install {self.server} --force`",
             ) from None
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-        self.stderr = StderrLog(self.home.log_dir(self.server) / f"{self.id}.log")
+        self.stderr = StderrLog(
+            self.home.log_dir(self.server) / f"{self.id}.log", secrets=self.secret_values()
+        )
         self.stderr.start(process.stderr)
         transport = StdioTransport(
             process.stdout, process.stdin, server=self.server, extra_trouble=self._stderr_trouble
@@ -218,6 +222,16 @@ class Instance:
                 raise ProtocolError(self.server, str(exc).removeprefix(f"{self.server}: ")) from None
             raise
         self._watch = asyncio.create_task(self._watch_exit(process), name=f"mcpfleet-watch-{self.id}")
+
+    def secret_values(self) -> list[str]:
+        """Its resolved secrets: env entries written as ``${VAR}`` or ``${file:...}`` (the fleet's
+        own ``${MCPFLEET_*}`` paths aside), masked in its logs."""
+        secret = []
+        for key, raw in self.spec.env.items():
+            names = _REFERENCE.findall(str(raw))
+            if key in self.env and any(not name.startswith("MCPFLEET_") for name in names):
+                secret.append(self.env[key])
+        return secret
 
     def _stderr_trouble(self) -> str:
         tail = self.stderr.tail(10) if self.stderr is not None else ""

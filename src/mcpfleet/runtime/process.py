@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -163,13 +163,34 @@ class StderrLog:
     """
 
     TAIL_BYTES = 4096
+    CARRY_BYTES = 64 * 1024  # a line longer than this is masked and written in parts
 
-    def __init__(self, path: Path, *, max_bytes: int = 5 * 1024 * 1024, backups: int = 3) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 5 * 1024 * 1024,
+        backups: int = 3,
+        secrets: Iterable[str] = (),
+    ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
+        # The server's own secret values (its resolved ${VAR}s): never written out as they are.
+        self.secrets = sorted({s.encode() for s in secrets if len(s) >= 4}, key=len, reverse=True)
         self._tail = bytearray()
+        self._carry = b""
         self._task: asyncio.Task[None] | None = None
+
+    def _masked(self, chunk: bytes, final: bool = False) -> bytes:
+        """What of ``chunk`` can be written now, secrets masked: whole lines only (a secret may
+        be split between two reads), unless the line runs long or the stream ended."""
+        data = self._carry + chunk
+        cut = len(data) if final or len(data) > self.CARRY_BYTES else data.rfind(b"\n") + 1
+        ready, self._carry = data[:cut], data[cut:]
+        for secret in self.secrets:
+            ready = ready.replace(secret, b"***")
+        return ready
 
     def start(self, stream: asyncio.StreamReader) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +200,11 @@ class StderrLog:
         fh = self.path.open("ab")
         try:
             size = fh.tell()
-            while chunk := await stream.read(65536):
+            while True:
+                raw = await stream.read(65536)
+                chunk = self._masked(raw, final=not raw)
+                if not raw and not chunk:
+                    break
                 self._tail += chunk
                 del self._tail[: -self.TAIL_BYTES]
                 if size + len(chunk) > self.max_bytes and size > 0:
