@@ -11,6 +11,7 @@ import uvicorn
 
 from mcpfleet.exceptions import FleetError
 from mcpfleet.gateway.app import Gateway
+from mcpfleet.gateway.limits import ConnectionGate, limited_protocol
 from mcpfleet.metrics import PUBLISH_INTERVAL
 from mcpfleet.security import check_exposure
 
@@ -34,14 +35,23 @@ class GatewayServer:
         self.host = host if host is not None else gateway.config.host
         check_exposure(self.host, gateway.auth_config)  # beyond loopback only with authentication
         self.port = port if port is not None else gateway.config.port
+        limits = gateway.config.connections
+        # Header and body deadlines and connection caps (mcpfleet.gateway.limits); fails here,
+        # before serving, if this uvicorn is not one that module knows how to extend.
+        protocol, gate = limited_protocol(limits)
+        self.connections: ConnectionGate = gate  # open connections, in total and per client address
         config = uvicorn.Config(
             gateway.app,
             host=self.host,
             port=self.port,
+            http=protocol,
+            ws="none",  # no WebSocket routes; an upgrade would take the connection out of the count
             log_level="warning",
             access_log=False,
             lifespan="off",
             interface="asgi3",
+            # uvicorn hands it to loop.call_later; it is typed int but a float works.
+            timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=10,
         )
         self._server = _Server(config)
