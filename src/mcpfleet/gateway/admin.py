@@ -25,7 +25,7 @@ import difflib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -49,9 +49,32 @@ from mcpfleet.rollout import RolloutEvent, UpdateRequest
 from mcpfleet.security.metadata import metadata_routes
 
 if TYPE_CHECKING:
-    from mcpfleet.gateway.app import Gateway
+    from mcpfleet.gateway.ondemand import OnDemand
+    from mcpfleet.gateway.sessions import SessionStore
+    from mcpfleet.gateway.views import ListCache
+    from mcpfleet.manager import MCPManager
+    from mcpfleet.metrics import MetricsCollector
+    from mcpfleet.monitoring import HealthMonitor
+    from mcpfleet.security.config import AuthConfig
 
-__all__ = ["admin_app"]
+__all__ = ["AdminContext", "admin_app"]
+
+CallTool = Callable[..., Awaitable[dict[str, Any]]]  # (server, tool, arguments, *, principal, address)
+
+
+@dataclass(frozen=True)
+class AdminContext:
+    """What the admin API reads of the gateway, and nothing more."""
+
+    manager: MCPManager
+    sessions: SessionStore
+    lists: ListCache  # the gateway's list cache: tool names, to suggest close ones
+    call_tool: CallTool  # a tool call through the gateway's middlewares (audit, access, metrics)
+    on_demand: OnDemand
+    metrics: MetricsCollector
+    monitor: HealthMonitor
+    auth: AuthConfig
+
 
 log = logging.getLogger("mcpfleet.gateway")
 
@@ -256,7 +279,7 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-def admin_app(gateway: Gateway) -> Starlette:
+def admin_app(gateway: AdminContext) -> Starlette:
     manager = gateway.manager
 
     async def status(request: Request) -> Response:
@@ -278,10 +301,10 @@ def admin_app(gateway: Gateway) -> Starlette:
     async def _tool_names(server: str) -> frozenset[str] | None:
         """The server's tool names (from the gateway's list cache), or None if it cannot list now."""
         try:
-            await gateway.cache.items(server, "tools/list")
+            await gateway.lists.items(server, "tools/list")
         except FleetError:
             return None  # not running or not answering: the call itself will say why
-        return gateway.cache.tool_names(server)
+        return gateway.lists.tool_names(server)
 
     async def call(request: Request) -> Response:
         try:
@@ -301,9 +324,7 @@ def admin_app(gateway: Gateway) -> Starlette:
             principal = request.scope.get(PRINCIPAL)
             peer = request.client
             address = f"{peer.host}:{peer.port}" if peer else None
-            result = await gateway.engine.call_tool(
-                server, tool, arguments, principal=principal, address=address
-            )
+            result = await gateway.call_tool(server, tool, arguments, principal=principal, address=address)
         except FleetError as exc:
             return _fleet_error(exc)
         return JSONResponse(result)
@@ -459,6 +480,6 @@ def admin_app(gateway: Gateway) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/api/v1/health", health),
-            *(metadata_routes(gateway.auth_config) if gateway.auth_config.accepts_jwt else []),
+            *(metadata_routes(gateway.auth) if gateway.auth.accepts_jwt else []),
         ]
     )

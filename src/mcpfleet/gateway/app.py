@@ -21,7 +21,7 @@ from mcpfleet.audit import AuditLogger
 from mcpfleet.cache import MCPCache
 from mcpfleet.config import GatewayConfig
 from mcpfleet.exceptions import AuthenticationError
-from mcpfleet.gateway.admin import admin_app
+from mcpfleet.gateway.admin import AdminContext, admin_app
 from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.http import PRINCIPAL, MCPHttpApp, Receive, Scope, Send, text_response
 from mcpfleet.gateway.middleware import Middleware
@@ -131,7 +131,18 @@ class Gateway:
         }
         self.policy = HostOriginPolicy(self.config.allowed_hosts, self.config.allowed_origins)
         self.mcp = MCPHttpApp(self.engine, self.view_for, sessions=self.sessions)
-        self.admin = admin_app(self)
+        self.admin = admin_app(
+            AdminContext(
+                manager=manager,
+                sessions=self.sessions,
+                lists=self.cache,
+                call_tool=self.engine.call_tool,
+                on_demand=self.on_demand,
+                metrics=self.metrics,
+                monitor=self.monitor,
+                auth=self.auth_config,
+            )
+        )
         manager.add_listener(self._on_upstream_event)
 
     def _middlewares(self) -> list[Middleware]:
