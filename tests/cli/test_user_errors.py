@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +79,22 @@ def test_init_where_the_config_names_a_folder_not_made_yet(
     monkeypatch.setenv("MCPFLEET_CONFIG", "examples/mcpfleet.yaml")  # as the README's tour leaves it
     _run(["init"], capsys, monkeypatch)
     assert (tmp_path / "examples" / "mcpfleet.yaml").exists()
+
+
+def test_up_on_a_port_in_use_says_so_before_installing_anything(tmp_path: Path) -> None:
+    fleet_file = tmp_path / "mcpfleet.yaml"
+    npm = '{type: npm, name: "@modelcontextprotocol/server-memory", version: "2026.8.31"}'
+    fleet_file.write_text(f"home: {tmp_path / 'home'}\nservers:\n  memory: {{package: {npm}}}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "mcpfleet", "-c", str(fleet_file), "up", "--port", str(port)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in done.stderr and "--port" in done.stderr
+    assert f"pid {os.getpid()}" in done.stderr  # who holds it
+    assert "Traceback" not in done.stderr and "Task was destroyed" not in done.stderr
+    assert not (tmp_path / "home" / "servers").exists()  # nothing was installed

@@ -18,6 +18,7 @@ from mcpfleet.cli.commands import install_servers
 from mcpfleet.cli.runstate import remove_state, write_state
 from mcpfleet.exceptions import FleetError
 from mcpfleet.gateway import Gateway, GatewayServer
+from mcpfleet.gateway.server import check_port_free
 from mcpfleet.gateway.stdio import serve_stdio
 from mcpfleet.install import InstallStrategy
 from mcpfleet.manager import MCPManager
@@ -51,6 +52,9 @@ async def up(
     """Install what is missing, start every enabled server, serve the gateway until Ctrl-C."""
     manager = state_of(ctx).manager()
     check_exposure(host or manager.config.gateway.host, manager.config.auth)  # before installing anything
+    check_port_free(
+        host or manager.config.gateway.host, manager.config.gateway.port if port is None else port
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import Iterator
 
+import psutil
 import uvicorn
 
 from mcpfleet.exceptions import FleetError
@@ -15,9 +18,41 @@ from mcpfleet.gateway.limits import ConnectionGate, limited_protocol
 from mcpfleet.metrics import PUBLISH_INTERVAL
 from mcpfleet.security import check_exposure
 
-__all__ = ["GatewayServer"]
+__all__ = ["GatewayServer", "check_port_free"]
 
 log = logging.getLogger("mcpfleet.gateway")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before anything is installed or started, a port another process listens on:
+    say which one, who holds it when that can be known, and how to choose another."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise FleetError(
+                    f"The gateway cannot listen on {host}:{port} ({exc.strerror}); set --host"
+                ) from None
+            raise FleetError(
+                f"Port {port} on {host} is already in use{_holder(port)}; stop that, or choose another port "
+                "with --port or gateway.port in mcpfleet.yaml"
+            ) from None
+
+
+def _holder(port: int) -> str:
+    """`` (by pid N, name)`` for the process listening on ``port``, where this user may see it."""
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                with contextlib.suppress(psutil.Error):
+                    return f" (by pid {conn.pid}, {' '.join(psutil.Process(conn.pid).cmdline()[:4])})"
+                return f" (by pid {conn.pid})"
+    return ""
 
 
 class _Server(uvicorn.Server):
