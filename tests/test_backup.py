@@ -215,13 +215,13 @@ async def test_guide_steps_and_import_into_a_running_server(tmp_path: Path) -> N
         await manager.execute_tool("memory", "create_entities", extra)
         old_pid = manager.get_server_instances("memory")[0].pid
 
-        # The guide's restore_servers(backup_id).
-        configs = await backups.restore_configs(last.id)
+        # The guide's restore_servers(backup_id), given what last_backup is (a record) or its id.
+        configs = await backups.restore_configs(backups.last_backup)
         assert configs["memory"]["env"] == {"MEMORY_FILE_PATH": "${MCPFLEET_SERVER_DATA}/memory.json"}
         for server, server_config in configs.items():
             await manager.apply_config(server, server_config)
         for server in configs:
-            data = await backups.restore_server_data(server, last.id)
+            data = await backups.restore_server_data(server, last if server == "memory" else last.id)
             await manager.import_server_data(server, data)
         graph = await manager.execute_tool("memory", "read_graph", {})
         assert graph["structuredContent"] == saved["structuredContent"]

@@ -77,6 +77,9 @@ class BackupRecord:
         return f"{self.id} ({self.size} bytes: {', '.join(self.contents) or 'empty'})"
 
 
+BackupRef = str | Path | BackupRecord  # what names a backup: its record, id, id prefix, or archive path
+
+
 def _record(path: Path, manifest: Manifest) -> BackupRecord:
     contents = [label for name, label in _LABELS.items() if name in manifest.files]
     if manifest.database:
@@ -143,8 +146,12 @@ class BackupManager:
 
     # ----------------------------------------------------------------- the folder
 
-    def path_of(self, backup_id: str) -> Path:
-        """The archive of a backup id (or a unique prefix of one), or a path to an archive."""
+    def path_of(self, backup: BackupRef) -> Path:
+        """The archive of a backup: a :class:`BackupRecord` (``last_backup``, ``list_backups()``),
+        an id (or a unique prefix of one), or a path to an archive."""
+        if isinstance(backup, BackupRecord):
+            backup = backup.path
+        backup_id = str(backup)
         if backup_id.endswith(SUFFIX) or "/" in backup_id:
             path = Path(backup_id).expanduser()
             if path.is_file():
@@ -175,7 +182,7 @@ class BackupManager:
         records = self.list_backups()
         return records[0] if records else None
 
-    def verify(self, backup_id: str) -> BackupRecord:
+    def verify(self, backup_id: BackupRef) -> BackupRecord:
         """Check every name, type and SHA-256 of a backup; raises :class:`BackupError` if any is off."""
         path = self.path_of(backup_id)
         return _record(path, scan(path))
@@ -278,11 +285,11 @@ class BackupManager:
 
     # ----------------------------------------------------------------- restoring
 
-    def restore(self, backup_id: str, home: str | Path) -> RestoreResult:
+    def restore(self, backup_id: BackupRef, home: str | Path) -> RestoreResult:
         """Restore a backup as a new fleet home (checked completely first); see :mod:`.restore`."""
         return restore_into(self.path_of(backup_id), Path(home))
 
-    async def restore_configs(self, backup_id: str) -> dict[str, dict[str, Any]]:
+    async def restore_configs(self, backup_id: BackupRef) -> dict[str, dict[str, Any]]:
         """The servers' configs in a backup, ready for ``manager.apply_config(server, config)``."""
         path = self.path_of(backup_id)
         _, members = await asyncio.to_thread(_collect, path, lambda n: n == "fleet/servers.json")
@@ -291,7 +298,7 @@ class BackupManager:
         configs: dict[str, dict[str, Any]] = json.loads(members["fleet/servers.json"])
         return configs
 
-    async def restore_server_data(self, server: str, backup_id: str) -> ServerData:
+    async def restore_server_data(self, server: str, backup_id: BackupRef) -> ServerData:
         """A server's data from a backup, ready for ``manager.import_server_data(server, data)``."""
         prefix = f"home/data/{check_server_name(server)}/"
         path = self.path_of(backup_id)
