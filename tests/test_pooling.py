@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import fleet, free_port, serve_http
+from helpers import fleet, free_port, own_server, serve_http, until
 from mcpfleet.config import RemotePackage, ServerSpec
 from mcpfleet.loadbalancer import LoadBalancer
 from mcpfleet.manager import MCPManager
@@ -110,3 +110,24 @@ def test_bad_settings_are_refused_with_every_problem() -> None:
     with pytest.raises(ValueError, match="min_connections must be between 0 and max_connections=2") as info:
         ConnectionPool(min_connections=3, max_connections=2, idle_timeout=0)
     assert "idle_timeout must be a positive number" in str(info.value)
+
+
+async def test_the_pool_counts_stdio_instances_too(tmp_path: Path) -> None:
+    pool = ConnectionPool()
+    config = fleet(tmp_path / "home", work=own_server("work_server.py", instances=2))
+    async with MCPManager(config, connection_pool=pool, auto_install=True) as manager:
+        await manager.start_server("work")
+        calls = [
+            asyncio.create_task(manager.execute_tool("work", "lookup", {"key": str(i), "delay": 0.5}))
+            for i in range(4)
+        ]
+        await until(lambda: pool.get_stats()["active"] == 4, within=10)
+        busy = pool.get_stats()
+        await asyncio.gather(*calls)
+        for i in range(40):
+            await manager.execute_tool("work", "lookup", {"key": str(i)})
+        stats = pool.get_stats()
+    assert busy["total_created"] == 2 and busy["idle"] == 0
+    assert {e["kind"] for e in busy["endpoints"].values()} == {"stdio"}
+    assert stats["active"] == 0 and stats["idle"] == 2
+    assert pool.get_stats()["total_closed"] == 2  # stopped with the manager

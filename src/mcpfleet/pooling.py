@@ -9,11 +9,14 @@
 
 A connection is one MCP session (handshake done) with one endpoint URL: remote servers of the
 fleet, load-balancer targets given by address, and backup URLs. Local stdio instances are one
-pipe each and are not pooled. Each endpoint has its own limits: at most ``max_connections`` at
-once (callers beyond that wait up to ``connection_timeout``), and at least ``min_connections``
-kept open once it has been used. A connection idle for ``validation_interval`` is pinged before
-it is handed out; one that is older than ``max_lifetime``, idle longer than ``idle_timeout``
-(beyond the minimum), closed, or that failed in use is closed instead of reused.
+pipe each and are not pooled, but the pool counts them too (``attach`` / ``using``): each
+instance's session is a connection, active while a call is in flight, so ``get_stats()`` shows
+everything the manager holds (per endpoint, with its ``kind``). Each endpoint has its own
+limits: at most ``max_connections`` at once (callers beyond that wait up to
+``connection_timeout``), and at least ``min_connections`` kept open once it has been used. A
+connection idle for ``validation_interval`` is pinged before it is handed out; one that is
+older than ``max_lifetime``, idle longer than ``idle_timeout`` (beyond the minimum), closed, or
+that failed in use is closed instead of reused.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,6 +116,7 @@ class ConnectionPool:
         self.validation_interval = validation_interval
         self.clock = clock or MonotonicClock()
         self._endpoints: dict[str, _Endpoint] = {}
+        self._held: dict[str, list[int]] = {}  # stdio sessions: key -> [connections, active]
         self._created = 0
         self._closed_count = 0
         self._failed_validations = 0
@@ -274,12 +278,54 @@ class ConnectionPool:
 
     # ------------------------------------------------------------------ facts
 
+    # ------------------------------------------------------------------ connections it does not open
+
+    def attach(self, key: str) -> None:
+        """Count a connection the pool does not open or share (a stdio instance's session)."""
+        self._held.setdefault(key, [0, 0])[0] += 1
+        self._created += 1
+
+    def detach(self, key: str) -> None:
+        held = self._held.get(key)
+        if held is not None:
+            held[0] -= 1
+            self._closed_count += 1
+            if held[0] <= 0:
+                del self._held[key]
+
+    @contextlib.contextmanager
+    def using(self, key: str) -> Iterator[None]:
+        """A call in flight on an attached connection: it counts as active meanwhile."""
+        held = self._held.get(key)
+        if held is None:
+            yield
+            return
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+
     def get_stats(self) -> dict[str, Any]:
         """``active``, ``idle``, ``total_created``, ``total_closed``, ``waiting``, and per endpoint."""
-        endpoints = {
-            key: {"active": e.active, "idle": len(e.idle), "waiting": e.waiting, "opening": e.opening}
+        endpoints: dict[str, dict[str, Any]] = {
+            key: {
+                "kind": "http",
+                "active": e.active,
+                "idle": len(e.idle),
+                "waiting": e.waiting,
+                "opening": e.opening,
+            }
             for key, e in self._endpoints.items()
         }
+        for key, (connections, active) in self._held.items():
+            endpoints[key] = {
+                "kind": "stdio",
+                "active": active,
+                "idle": max(0, connections - active),
+                "waiting": 0,
+                "opening": 0,
+            }
         return {
             "active": sum(e["active"] for e in endpoints.values()),
             "idle": sum(e["idle"] for e in endpoints.values()),

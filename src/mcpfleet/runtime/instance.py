@@ -89,6 +89,9 @@ class Instance:
         self.clock = clock or MonotonicClock()
         self.on_notification = on_notification
         self.pool = pool if launch.url is not None else None  # only remote sessions are pooled
+        self.counted = pool if launch.url is None else None  # stdio sessions are counted, not pooled
+        self.pool_key = f"{server} {launch.url or 'stdio:' + self.id}"
+        self._attached = False
         self.state = InstanceState.STOPPED
         self.process: asyncio.subprocess.Process | None = None
         self.session: ClientSession | None = None
@@ -222,6 +225,9 @@ class Instance:
                 raise ProtocolError(self.server, str(exc).removeprefix(f"{self.server}: ")) from None
             raise
         self._watch = asyncio.create_task(self._watch_exit(process), name=f"mcpfleet-watch-{self.id}")
+        if self.counted is not None:
+            self.counted.attach(self.pool_key)
+            self._attached = True
 
     def secret_values(self) -> list[str]:
         """Its resolved secrets: env entries written as ``${VAR}`` or ``${file:...}`` (the fleet's
@@ -258,6 +264,7 @@ class Instance:
         tail = self.stderr.tail(5) if self.stderr is not None else ""
         self.last_error = f"exited with code {code}" + (f": {tail}" if tail else "")
         log.warning("%s exited unexpectedly with code %s", self.id, code)
+        self._detach()
         self.state = InstanceState.FAILED
         self.ended.set()
 
@@ -266,7 +273,13 @@ class Instance:
         self.state = InstanceState.STOPPED
         await self._teardown(grace)
 
+    def _detach(self) -> None:
+        if self._attached and self.counted is not None:
+            self.counted.detach(self.pool_key)
+            self._attached = False
+
     async def _teardown(self, grace: float = 5.0) -> None:
+        self._detach()
         if self._watch is not None and self._watch is not asyncio.current_task():
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
@@ -297,10 +310,11 @@ class Instance:
         """One MCP request (``timeout`` defaults to the server's ``request_timeout``)."""
         session = self._ready_session()
         timeout = self.spec.request_timeout if timeout is None else timeout
+        if self.counted is not None:
+            with self.counted.using(self.pool_key):
+                return await session.request(method, params, timeout=timeout)
         if self.pool is not None:
-            async with self.pool.connection(
-                f"{self.server} {self.launch.url}", self._connect_pooled
-            ) as pooled:
+            async with self.pool.connection(self.pool_key, self._connect_pooled) as pooled:
                 result: dict[str, Any] = await pooled.request(method, params, timeout=timeout)
                 return result
         if session.stateless and self.launch.url is not None and not self._legacy_refused:
