@@ -12,6 +12,7 @@ from rich.console import Console
 from mcpfleet.config import FleetConfig, dump_config, load_config
 from mcpfleet.exceptions import FleetError
 from mcpfleet.mcpjson import export_servers, import_servers, redact_config
+from mcpfleet.preflight import preflight
 
 __all__ = ["config_app"]
 
@@ -34,6 +35,14 @@ def validate(ctx: typer.Context) -> None:
     except FleetError as exc:
         err.print(f"[bold red]invalid:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    found = preflight(config)
+    for warning in found.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if found.problems:
+        err.print(f"[bold red]invalid:[/] {path}: `mcpfleet up` would fail:", highlight=False)
+        for problem in found.problems:
+            err.print(f"  - {problem}", highlight=False)
+        raise typer.Exit(1)
     console.print(
         f"[green]valid:[/] {path}: {len(config.servers)} server(s): {', '.join(config.servers) or 'none'}"
     )
