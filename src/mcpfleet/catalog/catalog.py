@@ -162,7 +162,7 @@ class Catalog:
                 found += await self._search_registry(words, limit - len(found), found)
             except RegistryError as exc:
                 self.last_registry_error = str(exc)
-                log.warning("%s", exc)
+                log.info("%s", exc)  # callers show last_registry_error themselves
         return found
 
     async def _search_registry(

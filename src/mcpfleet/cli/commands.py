@@ -223,8 +223,11 @@ def logs(
     for path in files:
         console.rule(str(path.name))
         with path.open("r", encoding="utf-8", errors="replace") as fh:
-            for line in fh.readlines()[-lines:]:
-                console.print(line.rstrip("\n"), markup=False, highlight=False)
+            tail = fh.readlines()[-lines:]
+        if not tail:
+            console.print(f"(no output yet: {path.stem} has written nothing to stderr)", style="dim")
+        for line in tail:
+            console.print(line.rstrip("\n"), markup=False, highlight=False)
     if follow:
         _follow(files)
 
