@@ -17,45 +17,23 @@ Every attack is bounded in count and time; all traffic is on loopback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+from lib import cli
+from lib.fleet import mcpfleet_up, own_server
+from lib.procs import Proc, wait_http_ok
 
-from mcpfleet.config import CommandPackage, FleetConfig, GatewayConfig, ServerSpec, dump_config
+from mcpfleet.config import FleetConfig, GatewayConfig
 
-ECHO = str(Path(__file__).parent / "servers" / "echo.py")
 JSON = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_ready(url: str, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise SystemExit("the fleet never became ready")
 
 
 async def open_session(http: httpx.AsyncClient, url: str) -> dict[str, str]:
@@ -181,23 +159,15 @@ async def measured(url: str, up: psutil.Process, calls: int, attack: Any) -> dic
     }
 
 
-def start_fleet(root: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_fleet(root: str) -> tuple[Proc, int]:
     """`mcpfleet up` on a free port with one echo server and a small session cap per caller."""
-    echo = ServerSpec(package=CommandPackage(command=sys.executable), args=[ECHO])
-    config = FleetConfig(home=f"{root}/home", servers={"echo": echo})
+    config = FleetConfig(home=f"{root}/home", servers={"echo": own_server("echo.py")})
     config.gateway = GatewayConfig(max_sessions_per_caller=20)
-    Path(root, "mcpfleet.yaml").write_text(dump_config(config))
-    port = free_port()
-    command = [sys.executable, "-m", "mcpfleet", "-c", f"{root}/mcpfleet.yaml", "up", "--port", str(port)]
-    with open(f"{root}/up.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    return process, port
+    return mcpfleet_up(config, root)
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--flood", type=int, default=60)
     parser.add_argument("--slow", type=int, default=150)
@@ -208,7 +178,8 @@ async def main() -> None:
         process, port = start_fleet(root)
         url = f"http://127.0.0.1:{port}"
         try:
-            await wait_ready(url)
+            if not await wait_http_ok(f"{url}/readyz", 60, proc=process):
+                raise SystemExit("the fleet never became ready")
             up = psutil.Process(process.pid)
             result = {
                 "baseline": await measured(url, up, opts.calls, asyncio.sleep(0, {})),
@@ -217,11 +188,7 @@ async def main() -> None:
                 "trickle": await measured(url, up, opts.calls, trickle(port, opts.trickle, opts.hold)),
             }
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            process.stop(grace=30)
     print(json.dumps(result, indent=1))
 
 

@@ -15,7 +15,6 @@ per second end to end, into each store.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from lib import cli
 
 from mcpfleet.audit import AuditLogger, AuditRecord, BaseAuditStore, PostgresAuditStore, SqliteAuditStore
 from mcpfleet.audit.chain import link
@@ -82,9 +82,7 @@ def end_to_end(store: BaseAuditStore, spill: Path, count: int, batch: int) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument(

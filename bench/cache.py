@@ -12,17 +12,17 @@ are deleted at the end.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
+from lib import cli
+from lib.redis_keys import delete_prefix
+from lib.stats import us_summary
 
 from mcpfleet.cache import BaseCache, CacheConfig, CacheStrategy, MemoryCache, key
 from mcpfleet.cache.redis import RedisCache
@@ -55,11 +55,6 @@ async def timings(calls: int, step: Callable[[int], Awaitable[Any]]) -> list[flo
     return spent
 
 
-def summary(spent: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(spent, n=100)
-    return {"p50_us": round(cuts[49], 2), "p99_us": round(cuts[98], 2), "calls": len(spent)}
-
-
 async def measure(cache: BaseCache, calls: int) -> dict[str, dict[str, float]]:
     keys = [entry(n) for n in range(ENTRIES)]
     for k in keys:
@@ -84,14 +79,12 @@ async def measure(cache: BaseCache, calls: int) -> dict[str, dict[str, float]]:
     results = {}
     for name, step in (("hit", hit), ("gateway_hit", gateway_hit), ("miss", miss), ("set", write)):
         await timings(min(calls, 500), step)  # warm-up
-        results[name] = summary(await timings(calls, step))
+        results[name] = us_summary(await timings(calls, step))
     return results
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     opts = parser.parse_args()
@@ -110,13 +103,7 @@ async def main() -> None:
             results[f"redis_{strategy.value}"] = await measure(shared, opts.calls // 4)
             if not shared.available:
                 raise SystemExit(f"Redis at {opts.redis_url} did not answer; start it or pass --redis-url")
-    client = Redis.from_url(opts.redis_url)
-    try:
-        keys = [found async for found in client.scan_iter(match=prefix + "*", count=1000)]
-        for start in range(0, len(keys), 500):
-            await client.delete(*keys[start : start + 500])
-    finally:
-        await client.aclose()
+    await delete_prefix(opts.redis_url, prefix)
     print(json.dumps({"benchmark": "cache", "cpus": os.cpu_count(), "value_bytes": len(json.dumps(RESULT)),
                       **results}, indent=2))  # fmt: skip
 

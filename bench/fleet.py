@@ -11,12 +11,10 @@ the direct client.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,24 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from lib import ECHO, cli
+from lib.fleet import own_server
+from lib.stats import ms_summary
 
-from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
+from mcpfleet.config import FleetConfig
 from mcpfleet.manager import MCPManager
-
-ECHO = str(Path(__file__).parent / "servers" / "echo.py")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summary(latencies: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
-    }
 
 
 async def sequential(call: Any, n: int) -> list[float]:
@@ -71,7 +57,7 @@ def rss() -> int:
 
 
 async def bench_startup(home: Path, instances: int) -> dict[str, Any]:
-    spec = ServerSpec(package=CommandPackage(command=sys.executable), args=[ECHO], instances=instances)
+    spec = own_server("echo.py", instances=instances)
     manager = MCPManager(FleetConfig(home=str(home), servers={"echo": spec}))
     await manager.install("echo")
     # Warm imports and one instance first, so the memory delta is per instance, not per import.
@@ -97,7 +83,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    spec = ServerSpec(package=CommandPackage(command=sys.executable), args=[ECHO], instances=1)
+    spec = own_server("echo.py", instances=1)
     results: dict[str, Any] = {}
     async with MCPManager(FleetConfig(home=str(home), servers={"echo": spec})) as manager:
         await manager.install("echo")
@@ -107,7 +93,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
             await manager.execute_tool("echo", "echo", {"text": text})
 
         await sequential(fleet_call, 200)  # warm-up
-        results["mcpfleet"] = summary(await sequential(fleet_call, calls))
+        results["mcpfleet"] = ms_summary(await sequential(fleet_call, calls))
         results["mcpfleet"][f"calls_per_s_c{concurrency}"] = round(
             await throughput(fleet_call, calls, concurrency), 1
         )
@@ -119,7 +105,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
             await client.call_tool("echo", {"text": text})
 
         await sequential(direct_call, 200)
-        results["direct_sdk"] = summary(await sequential(direct_call, calls))
+        results["direct_sdk"] = ms_summary(await sequential(direct_call, calls))
         results["direct_sdk"][f"calls_per_s_c{concurrency}"] = round(
             await throughput(direct_call, calls, concurrency), 1
         )
@@ -130,9 +116,7 @@ async def bench_calls(home: Path, calls: int, concurrency: int) -> dict[str, Any
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)

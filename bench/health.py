@@ -11,36 +11,29 @@ core at a 10 s interval.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
+from lib import cli
+from lib.fleet import own_server
+
+from mcpfleet.config import FleetConfig
 from mcpfleet.manager import MCPManager
 from mcpfleet.monitoring import HealthMonitor
 
-ECHO = str(Path(__file__).parent / "servers" / "echo.py")
-
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--instances", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--interval", type=float, default=10.0)
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mcpfleet-bench-") as home:
-        spec = ServerSpec(
-            package=CommandPackage(command=sys.executable), args=[ECHO], instances=opts.instances
-        )
-        config = FleetConfig(home=home, servers={"echo": spec})
+        config = FleetConfig(home=home, servers={"echo": own_server("echo.py", instances=opts.instances)})
         async with MCPManager(config, auto_install=True) as manager:
             started = time.perf_counter()
             await manager.start_server("echo")

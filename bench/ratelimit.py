@@ -10,16 +10,16 @@ Keys are written under a prefix of the run's own and deleted at the end.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import os
-import statistics
 import time
 import uuid
 
-from redis.asyncio import Redis
+from lib import cli
+from lib.redis_keys import delete_prefix
+from lib.stats import us_summary
 
 from mcpfleet.exceptions import RateLimitedError
 from mcpfleet.ratelimit import BaseRateLimiter, MemoryRateLimiter, RateLimitConfig
@@ -51,15 +51,8 @@ async def timings(limiter: BaseRateLimiter, calls: int) -> list[float]:
     return spent
 
 
-def summary(spent: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(spent, n=100)
-    return {"p50_us": round(cuts[49], 2), "p99_us": round(cuts[98], 2), "calls": len(spent)}
-
-
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     opts = parser.parse_args()
@@ -69,19 +62,13 @@ async def main() -> None:
         label = "refused" if tight else "allowed"
         memory = MemoryRateLimiter(config(prefix, opts.redis_url, tight))
         await timings(memory, 2000)  # warm-up: plans cached, buckets made
-        results[f"memory_{label}"] = summary(await timings(memory, opts.calls))
+        results[f"memory_{label}"] = us_summary(await timings(memory, opts.calls))
         async with RedisRateLimiter(config(prefix, opts.redis_url, tight)) as shared:
             await timings(shared, 500)
-            results[f"redis_{label}"] = summary(await timings(shared, opts.calls // 4))
+            results[f"redis_{label}"] = us_summary(await timings(shared, opts.calls // 4))
             if not shared.using_redis:
                 raise SystemExit(f"Redis at {opts.redis_url} did not answer; start it or pass --redis-url")
-    client = Redis.from_url(opts.redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await delete_prefix(opts.redis_url, prefix)
     print(
         json.dumps(
             {"benchmark": "ratelimit", "cpus": os.cpu_count(), "buckets_per_call": 3, **results}, indent=2

@@ -34,18 +34,17 @@ import json
 import math
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from mcpfleet.autoscale import AutoScaler
-from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
-from mcpfleet.manager import MCPManager
+from lib import cli
+from lib.fleet import own_server
 
-SERIAL = str(Path(__file__).parent / "servers" / "serial.py")
+from mcpfleet.autoscale import AutoScaler
+from mcpfleet.config import FleetConfig, ServerSpec
+from mcpfleet.manager import MCPManager
 
 
 class Load:
@@ -91,12 +90,7 @@ def serving(manager: MCPManager, server: str) -> int:
 
 async def autoscale(opts: argparse.Namespace) -> dict[str, Any]:
     needed = math.ceil(opts.clients / opts.target_in_flight)
-    spec = ServerSpec(
-        package=CommandPackage(command=sys.executable),
-        args=[SERIAL, "--service-ms", str(opts.service_ms)],
-        instances=1,
-        request_timeout=120,
-    )
+    spec = own_server("serial.py", "--service-ms", str(opts.service_ms), instances=1, request_timeout=120)
     with tempfile.TemporaryDirectory(prefix="mcpfleet-bench-") as home:
         config = FleetConfig(home=home, servers={"serial": spec})
         async with MCPManager(config, auto_install=True) as manager:
@@ -180,16 +174,9 @@ async def autoscale(opts: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-ECHO = str(Path(__file__).parent / "servers" / "echo.py")
-
-
 def _echo(release: str, instances: int) -> ServerSpec:
     """bench/servers/echo.py as release ``release`` (a command package; only its args differ)."""
-    return ServerSpec(
-        package=CommandPackage(command=sys.executable, version=release),
-        args=[ECHO, "--release", release],
-        instances=instances,
-    )
+    return own_server("echo.py", "--release", release, version=release, instances=instances)
 
 
 class OpenLoad:
@@ -320,9 +307,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] 
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--service-ms", type=float, default=20.0)
