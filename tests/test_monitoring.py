@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from helpers import fleet, free_port, own_server, serve_http
+from helpers import FakeClock, fleet, free_port, own_server, serve_http
 from mcpfleet.config import RemotePackage, RestartPolicy, ServerSpec
 from mcpfleet.manager import MCPManager
 from mcpfleet.monitoring import Alert, HealthMonitor, WebhookAlerts
@@ -118,6 +118,26 @@ async def test_frozen_instance_is_alerted_and_replaced(tmp_path: Path, receiver:
                 os.kill(old_pid, signal.SIGCONT)
     await wait_for(lambda: len(receiver.posts) == 2)  # the first post got a 503 and was retried
     assert ":warning:" in receiver.posts[0]["text"] and "work" in receiver.posts[0]["text"]
+
+
+class SleepLog(FakeClock):
+    """A frozen clock that records what is slept on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await super().sleep(seconds)
+
+
+async def test_webhook_retries_with_doubling_delays(receiver: Receiver) -> None:
+    receiver.flaky = 2  # two 503s, then taken
+    clock = SleepLog()
+    await WebhookAlerts(receiver.url, retries=3, clock=clock)(Alert("failed", "work", "w-1", "down"))
+    assert clock.sleeps == [0.5, 1.0]
+    assert [p["kind"] for p in receiver.posts] == ["failed"]
 
 
 def _alive(pid: int) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
+
+from mcpfleet.backoff import Backoff
+from mcpfleet.clock import Clock, MonotonicClock
 
 __all__ = ["CircuitBreaker"]
 
@@ -14,23 +16,31 @@ class CircuitBreaker:
     """Stops calls to an instance after ``threshold`` failures in a row, for ``cooldown`` seconds.
 
     Then one trial call goes through (half-open): success closes the circuit, failure opens it
-    again for twice as long (up to ``max_cooldown``).
+    again for twice as long (up to ``max_cooldown``). ``clock`` is for tests to replace.
     """
 
-    def __init__(self, threshold: int = 5, cooldown: float = 2.0, max_cooldown: float = 60.0) -> None:
+    def __init__(
+        self,
+        threshold: int = 5,
+        cooldown: float = 2.0,
+        max_cooldown: float = 60.0,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
+        self.clock = clock or MonotonicClock()
         self.failures = 0
         self.open_until: float | None = None
-        self._wait = cooldown
+        self._backoff = Backoff(cooldown, max_cooldown, clock=self.clock)
         self._trial = False  # the half-open trial call is in flight
 
     @property
     def state(self) -> str:
         if self.open_until is None:
             return "closed"
-        return "open" if time.monotonic() < self.open_until else "half-open"
+        return "open" if self.clock.monotonic() < self.open_until else "half-open"
 
     def allows(self) -> bool:
         state = self.state
@@ -46,14 +56,13 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         self.failures = 0
         self.open_until = None
-        self._wait = self.cooldown
+        self._backoff.reset()
         self._trial = False
 
     def failed(self) -> None:
         self.failures += 1
         if self._trial or self.failures >= self.threshold:
-            if self.open_until is not None:  # a failed trial: wait longer
-                self._wait = min(self._wait * 2, self.max_cooldown)
-            self.open_until = time.monotonic() + self._wait
-            log.warning("circuit opened for %.1fs after %d failure(s)", self._wait, self.failures)
+            wait = self._backoff.next()  # cooldown when it opens; twice as long after a failed trial
+            self.open_until = self.clock.monotonic() + wait
+            log.warning("circuit opened for %.1fs after %d failure(s)", wait, self.failures)
         self._trial = False

@@ -25,8 +25,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -40,6 +38,7 @@ from mcpfleet.cache.config import CacheConfig
 from mcpfleet.durations import parse_duration
 from mcpfleet.exceptions import ConfigError
 from mcpfleet.home import SERVER_NAME
+from mcpfleet.models import ConfigModel
 from mcpfleet.ratelimit.config import RateLimitConfig
 from mcpfleet.security.config import AccessConfig, AuthConfig
 
@@ -71,11 +70,7 @@ _NAME_RULE = (
 DEFAULT_HOME = "~/.mcpfleet"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class NpmPackage(_Model):
+class NpmPackage(ConfigModel):
     """A package from the npm registry, run with node from ``servers/<name>/``."""
 
     type: Literal["npm"] = "npm"
@@ -90,7 +85,7 @@ class NpmPackage(_Model):
         return self.name
 
 
-class PypiPackage(_Model):
+class PypiPackage(ConfigModel):
     """A package from PyPI, installed with uv into its own virtual environment."""
 
     type: Literal["pypi"] = "pypi"
@@ -104,7 +99,7 @@ class PypiPackage(_Model):
         return self.name
 
 
-class OciPackage(_Model):
+class OciPackage(ConfigModel):
     """A container image, pulled and run through the Docker CLI (or a compatible engine)."""
 
     type: Literal["oci"] = "oci"
@@ -117,7 +112,7 @@ class OciPackage(_Model):
         return self.image
 
 
-class CommandPackage(_Model):
+class CommandPackage(ConfigModel):
     """A command already on this machine (or given by path); nothing is installed."""
 
     type: Literal["command"] = "command"
@@ -129,7 +124,7 @@ class CommandPackage(_Model):
         return self.command
 
 
-class RemotePackage(_Model):
+class RemotePackage(ConfigModel):
     """A server already running elsewhere, reached over streamable HTTP."""
 
     type: Literal["remote"] = "remote"
@@ -147,7 +142,7 @@ PackageSpec = Annotated[
 ]
 
 
-class RestartPolicy(_Model):
+class RestartPolicy(ConfigModel):
     """How the supervisor restarts a crashed instance."""
 
     max_restarts: int = Field(
@@ -158,7 +153,7 @@ class RestartPolicy(_Model):
     backoff_max: float = Field(30.0, gt=0)
 
 
-class ServerSpec(_Model):
+class ServerSpec(ConfigModel):
     """One named server of the fleet."""
 
     package: PackageSpec
@@ -206,7 +201,7 @@ class ServerSpec(_Model):
         return "http" if self.package.type == "remote" else "stdio"
 
 
-class OnDemandConfig(_Model):
+class OnDemandConfig(ConfigModel):
     """Agents on ``/mcp`` may find and add servers themselves (``fleet__find_servers``,
     ``fleet__add_server``)."""
 
@@ -219,7 +214,7 @@ class OnDemandConfig(_Model):
     install_timeout: float = Field(300.0, gt=0, description="seconds to install, verify and start")
 
 
-class ConnectionsConfig(_Model):
+class ConnectionsConfig(ConfigModel):
     """How long the gateway waits on a client's bytes, and how many connections it holds."""
 
     header_timeout: float = Field(
@@ -240,7 +235,7 @@ class ConnectionsConfig(_Model):
     )
 
 
-class GatewayConfig(_Model):
+class GatewayConfig(ConfigModel):
     """The client-facing endpoint: ``/mcp`` for the fleet, ``/servers/{name}/mcp`` for one server."""
 
     host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs auth")
@@ -281,7 +276,7 @@ class GatewayConfig(_Model):
     )
 
 
-class HealthConfig(_Model):
+class HealthConfig(ConfigModel):
     """What ``mcpfleet up`` does about sick servers (probes run every ``health_check_interval``)."""
 
     timeout: float = Field(5.0, gt=0, description="seconds a probe may take; longer is a failure")
@@ -293,7 +288,7 @@ class HealthConfig(_Model):
     webhook_slack: bool = Field(False, description='send {"text": ...} (Slack incoming webhooks)')
 
 
-class TracingConfig(_Model):
+class TracingConfig(ConfigModel):
     """OpenTelemetry traces, exported over OTLP/HTTP. Off until ``otlp_endpoint`` is set."""
 
     otlp_endpoint: str | None = Field(
@@ -311,7 +306,7 @@ class TracingConfig(_Model):
     export_timeout: float = Field(10.0, gt=0)
 
 
-class BackupConfig(_Model):
+class BackupConfig(ConfigModel):
     """Scheduled backups while ``mcpfleet up`` runs (off until ``every`` is set).
 
     ``backup: {every: 6h, keep_days: 30, dir: /backup/mcp}``; a relative ``dir`` is taken from
@@ -343,7 +338,7 @@ class BackupConfig(_Model):
         return home / Path(self.dir).expanduser() if self.dir else home / "backups"
 
 
-class FleetConfig(_Model):
+class FleetConfig(ConfigModel):
     """The whole fleet, as declared in ``mcpfleet.yaml``."""
 
     home: str = Field(DEFAULT_HOME, description="fleet home folder: servers/ configs/ logs/ data/")

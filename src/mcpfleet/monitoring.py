@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mcpfleet.backoff import Backoff
+from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.exceptions import FleetError
 from mcpfleet.runtime import Instance, InstanceState
 
@@ -66,15 +69,25 @@ class LogAlerts:
 
 
 class WebhookAlerts:
-    """Alerts POSTed as JSON to ``url``, retried with backoff; ``slack=True`` sends ``{"text": ...}``."""
+    """Alerts POSTed as JSON to ``url``, retried with backoff (0.5 s, doubling); ``slack=True``
+    sends ``{"text": ...}``."""
 
-    def __init__(self, url: str, *, slack: bool = False, retries: int = 3, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        slack: bool = False,
+        retries: int = 3,
+        timeout: float = 5.0,
+        clock: Clock | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must be http(s)://..., got {url!r}")
         self.url = url
         self.slack = slack
         self.retries = retries
         self.timeout = timeout
+        self.clock = clock or MonotonicClock()
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         if self.slack:
@@ -85,7 +98,7 @@ class WebhookAlerts:
         return {"source": "mcpfleet", **alert.to_dict()}
 
     async def __call__(self, alert: Alert) -> None:
-        delay = 0.5
+        backoff = Backoff(0.5, math.inf, clock=self.clock)  # uncapped: ``retries`` bounds it
         async with httpx.AsyncClient(timeout=self.timeout) as http:
             for attempt in range(1, self.retries + 1):
                 try:
@@ -98,8 +111,7 @@ class WebhookAlerts:
                 except httpx.HTTPError as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                 if attempt < self.retries:
-                    await asyncio.sleep(delay)
-                    delay *= 2
+                    await self.clock.sleep(backoff.next())
         log.error("webhook %s did not take an alert after %d tries (%s)", self.url, self.retries, problem)
 
 
@@ -108,8 +120,7 @@ MAX_START_BACKOFF = 300.0  # seconds between tries to start a server that keeps 
 
 @dataclass
 class _Start:
-    tries: int = 0
-    next_try: float = 0.0
+    backoff: Backoff  # its attempts are the failed tries so far
     alerted: bool = False
     task: asyncio.Task[None] | None = None
 
@@ -124,7 +135,10 @@ class _Track:
 
 
 class HealthMonitor:
-    """Health of every server of ``manager``; ``start()`` runs checks, alerts and recovery."""
+    """Health of every server of ``manager``; ``start()`` runs checks, alerts and recovery.
+
+    ``clock`` (the loop's waits, the recovery window, the start backoff) is for tests to replace.
+    """
 
     def __init__(
         self,
@@ -139,6 +153,7 @@ class HealthMonitor:
         alerts: Sequence[AlertSink] | None = None,
         on_unhealthy: Hook | None = None,
         on_recovered: Hook | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if interval <= 0 or timeout <= 0:
             raise ValueError("interval and timeout must be positive numbers of seconds")
@@ -154,6 +169,7 @@ class HealthMonitor:
         self.alerts: list[AlertSink] = list(alerts) if alerts is not None else [LogAlerts()]
         self.on_unhealthy = on_unhealthy
         self.on_recovered = on_recovered
+        self.clock = clock or MonotonicClock()
         self.last: dict[str, dict[str, Any]] = {}
         self._tracks: dict[str, _Track] = {}
         self._starts: dict[str, _Start] = {}  # servers wanted but not running, being started again
@@ -242,7 +258,7 @@ class HealthMonitor:
                 await self.round()
             except Exception:  # the monitor must outlive one bad round
                 log.exception("health check round failed")
-            await asyncio.sleep(self.interval)
+            await self.clock.sleep(self.interval)
 
     async def round(self) -> dict[str, dict[str, Any]]:
         """One round: check everything, then alert on and recover what needs it."""
@@ -273,8 +289,11 @@ class HealthMonitor:
     def _start_again(self, server: str) -> None:
         """Try again to start a server that could not start, with backoff (in the background:
         a start may take its whole startup timeout)."""
-        attempt = self._starts.setdefault(server, _Start())
-        if attempt.task is not None or time.monotonic() < attempt.next_try:
+        attempt = self._starts.get(server)
+        if attempt is None:
+            backoff = Backoff(self.interval, MAX_START_BACKOFF, clock=self.clock)
+            attempt = self._starts[server] = _Start(backoff)
+        if attempt.task is not None or not attempt.backoff.due:
             return
         attempt.task = asyncio.create_task(self._start(server, attempt), name=f"mcpfleet-start-{server}")
 
@@ -282,12 +301,11 @@ class HealthMonitor:
         try:
             await self.manager.start_server(server)
         except FleetError as exc:
-            delay = min(self.interval * 2**attempt.tries, MAX_START_BACKOFF)
-            attempt.tries += 1
-            attempt.next_try = time.monotonic() + delay
+            delay = attempt.backoff.next()
             log.warning(
-                "%s could not start (try %d): %s; trying again in %gs", server, attempt.tries, exc, delay
-            )
+                "%s could not start (try %d): %s; trying again in %gs",
+                server, attempt.backoff.attempts, exc, delay,
+            )  # fmt: skip
             if not attempt.alerted:
                 attempt.alerted = True
                 await self._alert_server(
@@ -335,7 +353,7 @@ class HealthMonitor:
             await self._hook(self.on_unhealthy, server, status)
         if exited:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         while track.recoveries and now - track.recoveries[0] > self.recovery_window:
             track.recoveries.popleft()
         if len(track.recoveries) >= self.max_recoveries:

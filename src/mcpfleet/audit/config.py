@@ -18,18 +18,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mcpfleet.durations import parse_duration
+from mcpfleet.models import ConfigModel
 from mcpfleet.secrets import references
 
 __all__ = ["AuditConfig"]
 
 
-class AuditConfig(BaseModel):
+class AuditConfig(ConfigModel):
     """The audit log of gateway calls. Relative paths are taken from the fleet home."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     enabled: bool = Field(True, description="record every tool call that passes the gateway")
     store: Literal["sqlite", "postgresql", "jsonl"] | None = Field(

@@ -8,18 +8,34 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from mcpfleet.exceptions import AuditError
 
-if TYPE_CHECKING:
-    from mcpfleet.audit.logger import AuditLogger
-
-__all__ = ["CONTEXT_ARGUMENTS", "audited"]
+__all__ = ["CONTEXT_ARGUMENTS", "Recorder", "audited"]
 
 log = logging.getLogger("mcpfleet.audit")
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_ARGUMENTS = ("server", "tool", "user", "role", "client", "request_id")
+
+
+class Recorder(Protocol):
+    """What :func:`audited` records calls with: an :class:`~mcpfleet.audit.AuditLogger`."""
+
+    def record(
+        self,
+        *,
+        server: str | None = None,
+        tool: str | None = None,
+        params: Any = None,
+        outcome: str = "success",
+        error: str | None = None,
+        latency_ms: float | None = None,
+        user: str | None = None,
+        role: str | None = None,
+        client: str | None = None,
+        request_id: str | None = None,
+    ) -> object: ...
 
 
 class _Call:
@@ -53,7 +69,7 @@ def _outcome(exc: BaseException | None) -> str:
     return "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
 
 
-def audited(audit: AuditLogger, func: F) -> F:
+def audited(audit: Recorder, func: F) -> F:
     """``func`` wrapped so that every call is recorded by ``audit``; see :meth:`AuditLogger.log_operation`."""
     if not callable(func):
         raise AuditError(f"@log_operation decorates functions, not {type(func).__name__}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from mcpfleet.audit.records import AuditRecord
 from mcpfleet.audit.spill import SpillFile
 from mcpfleet.audit.stores.base import BaseAuditStore
+from mcpfleet.backoff import Backoff
 from mcpfleet.exceptions import AuditError
 
 __all__ = ["AuditStats", "AuditWriter"]
@@ -66,6 +67,7 @@ class AuditWriter:
         self.store, self.spill = store, spill
         self.queue_size, self.batch_size = queue_size, batch_size
         self.flush_interval, self.retry_max = flush_interval, retry_max
+        self._backoff = Backoff(0.1, retry_max)  # between replays while the store is down
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._overflowed = threading.Condition(self._lock)
@@ -172,7 +174,8 @@ class AuditWriter:
                 log.exception("audit %s failed; restarting it", threading.current_thread().name)
 
     def _write_loop(self) -> None:
-        backoff, next_try = 0.1, 0.0
+        backoff = self._backoff
+        backoff.reset()  # a loop restarted after a bug tries at once
         while True:
             with self._lock:
                 if not self._queue and not self._stopping and not self._replay_now:
@@ -191,13 +194,12 @@ class AuditWriter:
                 spilling, stopping = self._spilling, self._stopping
             if batch:
                 self._handle(batch, spilling)
-            if self._spilling and not stopping and (self._replay_now or time.monotonic() >= next_try):
+            if self._spilling and not stopping and (self._replay_now or backoff.due):
                 self._replay_now = False
                 if self._replay():
-                    backoff, next_try = 0.1, 0.0
+                    backoff.reset()
                 else:
-                    next_try = time.monotonic() + backoff
-                    backoff = min(backoff * 2, self.retry_max)
+                    backoff.next()
             if stopping and not self._queue:
                 return
 

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mcpfleet.cache.base import CacheStrategy
+from mcpfleet.models import FrozenConfigModel
 
 __all__ = ["CacheConfig", "ServerCachePolicy", "ToolPolicy"]
 
@@ -25,11 +26,7 @@ class ToolPolicy(NamedTuple):
 NOT_CACHED = ToolPolicy(None, False)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerCachePolicy(_Model):
+class ServerCachePolicy(FrozenConfigModel):
     """Which tools of one server are cached, for how long, and for whom."""
 
     tools: dict[str, float | None] = Field(
@@ -72,7 +69,7 @@ class ServerCachePolicy(_Model):
         return self
 
 
-class CacheConfig(_Model):
+class CacheConfig(FrozenConfigModel):
     """Where cached results live, how many, for how long, and which tools are cached.
 
     Nothing is cached for a server that ``servers`` does not name (``"*"`` names every other).

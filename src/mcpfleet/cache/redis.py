@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import json
@@ -14,22 +13,17 @@ from typing import Any
 import redis
 from redis.asyncio import Redis
 from redis.asyncio import connection as aconnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from mcpfleet.cache.base import SEP, BaseCache, CacheStats, CacheStrategy, key_group, validate_ttl
 from mcpfleet.cache.scripts import GET_SHA, SCRIPTS, SET_SHA
 from mcpfleet.clock import Clock
-from mcpfleet.secrets import url_without_password
+from mcpfleet.redis_outage import OUTAGE_ERRORS, RedisOutage, fail_fast_options
 
 __all__ = ["RedisCache"]
 
 log = logging.getLogger(__name__)
 
-
-# Anything Redis or the network can throw: refused, reset, timed out, OOM, READONLY, LOADING.
-_OUTAGE = (RedisError, OSError)  # OSError covers TimeoutError (asyncio.timeout)
 _FAILED = object()  # a read that Redis could not answer: a miss, counted as bypassed
 _SCAN_COUNT = 500  # index entries looked at per round trip when invalidating
 _PENDING_MAX = 1000  # invalidations kept for replay during an outage; beyond, all entries go
@@ -71,23 +65,30 @@ class RedisCache(BaseCache):
         super().__init__(strategy=strategy, max_size=max_size, ttl=ttl, clock=clock)
         self.redis_timeout = validate_ttl(redis_timeout, "redis_timeout")
         self.probe_interval = validate_ttl(probe_interval, "probe_interval")
-        self._own_client = not isinstance(client, Redis)
+        own_client = not isinstance(client, Redis)
         self.client = _async_client(client, self.redis_timeout)
         self.prefix = key_prefix + "v:"
         self.order_key = key_prefix + "order"
         self.expiry_key = self.order_key if self.strategy is CacheStrategy.TTL else key_prefix + "expiry"
         self.bypassed = 0
         self.errors = 0
-        self.outages = 0  # switches from cached to uncached
         self._size = 0  # entries in the namespace as of this replica's last write or invalidation
         self._touch = self.strategy in (CacheStrategy.LRU, CacheStrategy.LFU)
-        self._down = False
-        self._next_probe = 0.0
-        self._probe: asyncio.Task[None] | None = None
         self._pending: set[tuple[str | None, str | None]] = set()
         self._reads: list[tuple[str, asyncio.Future[Any]]] = []  # gathered for one round trip
         self._reading: set[asyncio.Task[None]] = set()
-        self._where = url_without_password(client if isinstance(client, str) else repr(self.client))
+        self._outage = RedisOutage(
+            self.client,
+            owned=own_client,
+            where=client if isinstance(client, str) else repr(self.client),
+            probe_interval=self.probe_interval,
+            reconnect=self._reconnect,
+            clock=self.clock,
+            log=log,
+            subject="Cache",
+            meanwhile="calls go to the servers uncached",
+            resumed="caching resumes",
+        )
 
     @property
     def size(self) -> int:
@@ -97,7 +98,12 @@ class RedisCache(BaseCache):
     @property
     def available(self) -> bool:
         """False while Redis is out and calls go uncached."""
-        return not self._down
+        return not self._outage.down
+
+    @property
+    def outages(self) -> int:
+        """Switches from cached to uncached."""
+        return self._outage.outages
 
     def stats(self) -> CacheStats:
         return dataclasses.replace(super().stats(), bypassed=self.bypassed, errors=self.errors)
@@ -105,7 +111,7 @@ class RedisCache(BaseCache):
     async def get(self, key: str) -> Any:
         """Reads made in the same event-loop turn share one round trip (one script or MGET), so
         under load a hit costs a fraction of a Redis command each."""
-        if self._down:
+        if self._outage.down:
             self._bypass()
             return None
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -136,7 +142,7 @@ class RedisCache(BaseCache):
                     found = await self._eval(GET_SHA, [self.order_key, *keys], [self.strategy.value])
                 else:
                     found = await self.client.mget(keys)
-        except _OUTAGE as exc:
+        except OUTAGE_ERRORS as exc:
             self._fail(exc)
             found = [_FAILED] * len(batch)
         except BaseException:
@@ -156,7 +162,7 @@ class RedisCache(BaseCache):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"cache values must be JSON-able (Redis stores JSON): {exc}") from None
         ms = max(1, round((self.ttl if ttl is None else validate_ttl(ttl)) * 1000))
-        if self._down:
+        if self._outage.down:
             self._bypass()
             return
         keys = (self.prefix + key, self.order_key, self.expiry_key)
@@ -165,7 +171,7 @@ class RedisCache(BaseCache):
                 size, evicted = await self._eval(
                     SET_SHA, keys, [data, ms, self.max_size, self.strategy.value]
                 )
-        except _OUTAGE as exc:
+        except OUTAGE_ERRORS as exc:
             self._fail(exc)
             self._bypass()
             return
@@ -173,10 +179,10 @@ class RedisCache(BaseCache):
         self.evictions += int(evicted)
 
     async def invalidate(self, server: str | None = None, tool: str | None = None) -> int:
-        if not self._down:
+        if not self._outage.down:
             try:
                 return await self._invalidate(server, tool)
-            except _OUTAGE as exc:
+            except OUTAGE_ERRORS as exc:
                 self._fail(exc)
         self._bypass()
         if len(self._pending) >= _PENDING_MAX:
@@ -185,12 +191,7 @@ class RedisCache(BaseCache):
         return 0
 
     async def aclose(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
-        if self._own_client:
-            await self.client.aclose()
+        await self._outage.aclose()
 
     async def _invalidate(self, server: str | None, tool: str | None) -> int:
         """Walk the order index with ZSCAN (``max_size / 500`` round trips at most) and drop matches."""
@@ -235,47 +236,25 @@ class RedisCache(BaseCache):
 
     def _bypass(self) -> None:
         self.bypassed += 1
-        if self._probe is None and self.clock.monotonic() >= self._next_probe:
-            self._next_probe = self.clock.monotonic() + self.probe_interval
-            self._probe = asyncio.create_task(self._reconnect(), name="cache-redis-probe")
+        self._outage.probe_if_due()
 
     def _fail(self, exc: BaseException) -> None:
         self.errors += 1
-        self._next_probe = self.clock.monotonic() + self.probe_interval
-        if self._down:
-            return  # calls in flight when Redis went away: already logged
-        self._down = True
-        self.outages += 1
-        log.warning(
-            "Cache: Redis at %s failed (%s: %s); calls go to the servers uncached until it answers "
-            "again (checked every %g s).",
-            self._where, type(exc).__name__, exc or "no answer in time", self.probe_interval,
-        )  # fmt: skip
+        self._outage.failed(exc)
 
     async def _reconnect(self) -> None:
-        try:
-            async with asyncio.timeout(self.redis_timeout * 4):
-                for script in SCRIPTS.values():
-                    await self.client.script_load(script)
-            for server, tool in list(self._pending):  # before any read: no stale entry is served
-                await self._invalidate(server, tool)
-                self._pending.discard((server, tool))
-        except _OUTAGE:
-            self._next_probe = self.clock.monotonic() + self.probe_interval
-        else:
-            self._down = False
-            log.info("Cache: Redis at %s answers again; caching resumes.", self._where)
-        finally:
-            self._probe = None
+        """The probe: scripts loaded, missed invalidations replayed, else an outage error."""
+        async with asyncio.timeout(self.redis_timeout * 4):
+            for script in SCRIPTS.values():
+                await self.client.script_load(script)
+        for server, tool in list(self._pending):  # before any read: no stale entry is served
+            await self._invalidate(server, tool)
+            self._pending.discard((server, tool))
 
 
 def _async_client(client: Redis | redis.Redis | str, timeout: float) -> Redis:
     """The asyncio client to use: ``client`` itself, or one of our own with short timeouts."""
-    settings: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),  # a retry would only hold the call longer; go uncached instead
-    }
+    settings = fail_fast_options(timeout)
     if isinstance(client, Redis):
         return client
     if isinstance(client, str):

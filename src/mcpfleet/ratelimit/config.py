@@ -6,7 +6,9 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from mcpfleet.models import FrozenConfigModel
 
 __all__ = [
     "PrincipalLimits",
@@ -59,11 +61,7 @@ def parse_rate(value: str | float) -> tuple[float, float]:
     return per_second, count
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RateLimit(_Model):
+class RateLimit(FrozenConfigModel):
     """A token bucket: ``burst`` calls at once, refilled at ``rate`` tokens per second."""
 
     rate: float = Field(description="tokens per second, or a string such as 100/minute or 10/s")
@@ -90,7 +88,7 @@ class RateLimit(_Model):
         return value
 
 
-class ServerLimit(_Model):
+class ServerLimit(FrozenConfigModel):
     """A server's bucket (shared by every principal), and buckets for some of its tools."""
 
     rate: float | None = Field(None, description="as in RateLimit; leave out to keep servers.default")
@@ -128,7 +126,7 @@ class ServerLimit(_Model):
         return RateLimit(rate=self.rate, burst=self.burst)
 
 
-class PrincipalLimits(_Model):
+class PrincipalLimits(FrozenConfigModel):
     """One bucket per principal, taken by every call it makes to any server."""
 
     default: RateLimit | None = Field(None, description="for every principal not named; null: none")
@@ -140,7 +138,7 @@ class PrincipalLimits(_Model):
     )
 
 
-class ServerLimits(_Model):
+class ServerLimits(FrozenConfigModel):
     """One bucket per server, shared by all principals; optional buckets per tool glob."""
 
     default: RateLimit | None = Field(None, description="for every server not named; null: none")
@@ -149,7 +147,7 @@ class ServerLimits(_Model):
     )
 
 
-class RateLimitConfig(_Model):
+class RateLimitConfig(FrozenConfigModel):
     """Where the buckets live and how big they are. With no limit set, nothing is limited."""
 
     backend: Literal["memory", "redis"] = Field(

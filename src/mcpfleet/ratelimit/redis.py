@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Collection, Sequence
 
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
+from redis.exceptions import NoScriptError
 
 from mcpfleet.clock import Clock
 from mcpfleet.exceptions import ConfigError, RateLimitedError
 from mcpfleet.ratelimit.base import BaseRateLimiter, Bucket
 from mcpfleet.ratelimit.config import RateLimitConfig
 from mcpfleet.ratelimit.memory import MemoryRateLimiter
-from mcpfleet.secrets import url_without_password
+from mcpfleet.redis_outage import OUTAGE_ERRORS, RedisOutage, fail_fast_options
 
 __all__ = ["RedisRateLimiter"]
 
@@ -58,9 +55,6 @@ return 0
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
-# Anything Redis or the network can throw: refused, reset, timed out, OOM, READONLY, LOADING.
-_OUTAGE = (RedisError, OSError)
-
 
 class RedisRateLimiter(BaseRateLimiter):
     """Buckets in Redis, so every gateway replica draws on the same budget.
@@ -80,44 +74,52 @@ class RedisRateLimiter(BaseRateLimiter):
         self, config: RateLimitConfig, *, clock: Clock | None = None, client: Redis | None = None
     ) -> None:
         super().__init__(config, clock=clock)
-        self._own_client = client is None
+        own_client = client is None
         if client is None:
             if not config.redis_url:
                 raise ConfigError(
                     "The Redis rate limiter needs gateway.rate_limits.redis_url "
                     "(e.g. redis://127.0.0.1:6379/0); or set backend: memory."
                 )
-            client = Redis.from_url(
-                config.redis_url,
-                socket_timeout=config.redis_timeout,
-                socket_connect_timeout=config.redis_timeout,
-                retry=Retry(NoBackoff(), 0),  # a retry would only hold the call longer; fall back instead
-            )
+            client = Redis.from_url(config.redis_url, **fail_fast_options(config.redis_timeout))
         self.client = client
         self.local = MemoryRateLimiter(config, clock=self.clock)
-        self.fallbacks_total = 0  # outages: switches from Redis to local limits, for /metrics
         self.local_calls_total = 0  # calls decided by local limits during outages
-        self._down = False
-        self._next_probe = 0.0
-        self._probe: asyncio.Task[None] | None = None
-        self._where = url_without_password(config.redis_url or repr(client))
+        self._outage = RedisOutage(
+            client,
+            owned=own_client,
+            where=config.redis_url or repr(client),
+            probe_interval=config.probe_interval,
+            reconnect=self._reconnect,
+            clock=self.clock,
+            log=log,
+            subject="Rate limits",
+            meanwhile="limits are counted in this process",
+            consequence="Each replica now allows the full limit on its own.",
+            resumed="limits are shared again",
+        )
 
     @property
     def using_redis(self) -> bool:
         """False while Redis is out and local limits decide."""
-        return not self._down
+        return not self._outage.down
+
+    @property
+    def fallbacks_total(self) -> int:
+        """Outages: switches from Redis to local limits, for /metrics."""
+        return self._outage.outages
 
     async def acquire(self, principal: str, roles: Collection[str], server: str, tool: str) -> None:
         buckets = self._plans.plan(principal, roles, server, tool)
         if not buckets:
             return
-        if self._down:
-            self._probe_if_due()
+        if self._outage.down:
+            self._outage.probe_if_due()
         else:
             try:
                 answer = await self._run(buckets)
-            except _OUTAGE as exc:
-                self._fall_back(exc)
+            except OUTAGE_ERRORS as exc:
+                self._outage.failed(exc)
             else:
                 if answer is None:
                     return
@@ -147,40 +149,11 @@ class RedisRateLimiter(BaseRateLimiter):
             return None
         return float(answer[0]), int(answer[1]) - 1
 
-    def _fall_back(self, exc: BaseException) -> None:
-        self._next_probe = self.clock.monotonic() + self.config.probe_interval
-        if self._down:
-            return  # calls in flight when Redis went away: already logged
-        self._down = True
-        self.fallbacks_total += 1
-        log.warning(
-            "Rate limits: Redis at %s failed (%s: %s); limits are counted in this process until it "
-            "answers again (checked every %g s). Each replica now allows the full limit on its own.",
-            self._where, type(exc).__name__, exc, self.config.probe_interval,
-        )  # fmt: skip
-
-    def _probe_if_due(self) -> None:
-        if self._probe is None and self.clock.monotonic() >= self._next_probe:
-            self._next_probe = self.clock.monotonic() + self.config.probe_interval
-            self._probe = asyncio.create_task(self._reconnect(), name="ratelimit-redis-probe")
-
     async def _reconnect(self) -> None:
-        try:
-            # The socket timeouts bound this already; the deadline is for anything they miss.
-            async with asyncio.timeout(self.config.redis_timeout * 4):
-                await self.client.script_load(SCRIPT)
-        except _OUTAGE:
-            self._next_probe = self.clock.monotonic() + self.config.probe_interval
-        else:
-            self._down = False
-            log.info("Rate limits: Redis at %s answers again; limits are shared again.", self._where)
-        finally:
-            self._probe = None
+        """The probe: the script loaded, else an outage error."""
+        # The socket timeouts bound this already; the deadline is for anything they miss.
+        async with asyncio.timeout(self.config.redis_timeout * 4):
+            await self.client.script_load(SCRIPT)
 
     async def aclose(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
-        if self._own_client:
-            await self.client.aclose()
+        await self._outage.aclose()

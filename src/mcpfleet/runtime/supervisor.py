@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mcpfleet.backoff import Backoff
 from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import FleetError
@@ -142,6 +143,10 @@ class Supervisor:
     async def _keep_running(self, instance: Instance) -> None:
         history = self._history.setdefault(instance.id, deque())
         policy = self.spec.restart
+        # Jitter: instances that crash together do not all restart together.
+        backoff = Backoff(
+            policy.backoff_initial, policy.backoff_max, jitter=0.5, clock=self.clock, rng=self._rng
+        )
         while not self._stopping:
             if instance.state is not InstanceState.FAILED:
                 await instance.ended.wait()
@@ -161,8 +166,7 @@ class Supervisor:
                 log.error("%s: %s", instance.id, why)
                 self._emit("mcpfleet/instance_failed", {"instance": instance.id, "reason": why})
                 return
-            delay = min(policy.backoff_initial * 2 ** len(history), policy.backoff_max)
-            delay = delay / 2 + self._rng.uniform(0, delay / 2)  # jitter: restarts do not stampede
+            delay = backoff.delay(len(history))  # restarts within the window count, older ones not
             log.info("%s: restarting in %.2fs (%s)", instance.id, delay, instance.last_error)
             await self.clock.sleep(delay)
             if self._stopping:

@@ -12,12 +12,13 @@ The gateway, per request:
 
 from __future__ import annotations
 
-from mcpfleet.security.access import AccessControl, Permission
+from mcpfleet.security.access import AccessControl
 from mcpfleet.security.auth import Authenticator
 from mcpfleet.security.config import AccessConfig, AuthConfig, JwtConfig
 from mcpfleet.security.exposure import check_exposure
 from mcpfleet.security.jwt import JwtVerifier
 from mcpfleet.security.keys import ApiKeyInfo, ApiKeyStore
+from mcpfleet.security.permissions import Permission
 from mcpfleet.security.principal import Principal
 
 __all__ = [

@@ -25,31 +25,17 @@ The rules, in the order they are applied:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, TypeAlias
 
 from mcpfleet.exceptions import PermissionDeniedError
+from mcpfleet.security.permissions import DEFAULT_SERVER, METHOD_PERMISSIONS, Permission
 from mcpfleet.security.principal import Principal
 
 if TYPE_CHECKING:
     from mcpfleet.security.config import AccessConfig
 
 __all__ = ["METHOD_PERMISSIONS", "AccessControl", "Caller", "Permission"]
-
-DEFAULT_SERVER = "*"
-
-
-class Permission(StrEnum):
-    """What a role may do; written in lower case in the fleet file (``[read, list]``)."""
-
-    READ = "read"
-    WRITE = "write"
-    EXECUTE = "execute"
-    LIST = "list"
-    ADMIN = "admin"
-    ALL = "all"
-
 
 _EVERY = frozenset(Permission) - {Permission.ALL}
 _DOING = {
@@ -58,19 +44,6 @@ _DOING = {
     Permission.EXECUTE: "calling tools",
     Permission.LIST: "listing tools",
     Permission.ADMIN: "the admin API",
-}
-
-# The permission each MCP request needs; requests not listed (initialize, ping, notifications) need none.
-METHOD_PERMISSIONS = {
-    "tools/call": Permission.EXECUTE,
-    "tools/list": Permission.LIST,
-    "resources/list": Permission.LIST,
-    "resources/templates/list": Permission.LIST,
-    "prompts/list": Permission.LIST,
-    "resources/read": Permission.READ,
-    "resources/subscribe": Permission.READ,
-    "prompts/get": Permission.READ,
-    "completion/complete": Permission.READ,
 }
 
 Caller: TypeAlias = "str | Principal | Iterable[str]"

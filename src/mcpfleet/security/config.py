@@ -28,10 +28,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mcpfleet.home import SERVER_NAME
-from mcpfleet.security.access import DEFAULT_SERVER, Permission
+from mcpfleet.models import ConfigModel
+from mcpfleet.security.permissions import DEFAULT_SERVER, ROLE_NAME, Permission
 
 __all__ = ["AccessConfig", "AuthConfig", "AuthMode", "JwtAlgorithm", "JwtConfig"]
 
@@ -40,16 +41,11 @@ JwtAlgorithm = Literal[
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
     "ES256", "ES384", "ES512", "EdDSA",
 ]  # fmt: skip
-ROLE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _REFERENCE = re.compile(r"^\$\{[^}]+\}$")
 _URL = r"^https?://"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class JwtConfig(_Model):
+class JwtConfig(ConfigModel):
     """How bearer JWTs are verified: a shared secret (HS*) or the issuer's public keys (RS*, ES*)."""
 
     secret: str | None = Field(
@@ -109,7 +105,7 @@ class JwtConfig(_Model):
         return ["HS256"] if self.secret is not None else ["RS256", "ES256"]
 
 
-class AuthConfig(_Model):
+class AuthConfig(ConfigModel):
     """Who may call the gateway. ``mode`` unset: nobody is asked, and only loopback is allowed."""
 
     mode: AuthMode | None = Field(
@@ -167,7 +163,7 @@ class AuthConfig(_Model):
         return [self.resource] if self.resource else []
 
 
-class AccessConfig(_Model):
+class AccessConfig(ConfigModel):
     """Roles and per-server tool grants; see :mod:`mcpfleet.security.access` for the rules.
 
     With no roles declared the gateway does not apply access control (:attr:`enabled`).

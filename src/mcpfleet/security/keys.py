@@ -34,7 +34,7 @@ from sqlalchemy import Column, DateTime, RowMapping, String, Table, or_, select,
 from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.database import Database, metadata
 from mcpfleet.exceptions import AuthenticationError, FleetError, UnknownApiKeyError
-from mcpfleet.security.config import ROLE_NAME
+from mcpfleet.security.permissions import ROLE_NAME
 from mcpfleet.security.principal import Principal
 
 __all__ = ["KEY_PREFIX", "ApiKeyInfo", "ApiKeyStore", "api_keys"]
