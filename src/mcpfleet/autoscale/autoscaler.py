@@ -20,7 +20,7 @@ from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.exceptions import ConfigError, FleetError
 
 if TYPE_CHECKING:
-    from mcpfleet.manager import MCPManager
+    from mcpfleet.runtime.fleet import Fleet
 
 __all__ = ["AutoScaler"]
 
@@ -58,7 +58,7 @@ class AutoScaler:
 
     def __init__(
         self,
-        manager: MCPManager,
+        manager: Fleet,
         *,
         min_instances: int = 2,
         max_instances: int = 10,
@@ -120,7 +120,7 @@ class AutoScaler:
     @classmethod
     def from_config(
         cls,
-        manager: MCPManager,
+        manager: Fleet,
         config: AutoscaleConfig | None = None,
         *,
         scaler: BaseScaler | None = None,

@@ -20,21 +20,21 @@ from mcpfleet.exceptions import ScalingError, ServerUnavailableError
 
 if TYPE_CHECKING:
     from mcpfleet.loadbalancer import Target
-    from mcpfleet.manager import MCPManager
     from mcpfleet.runtime import Instance, Supervisor
+    from mcpfleet.runtime.fleet import Event, Fleet
 
 __all__ = ["LocalScaler", "resize"]
 
 log = logging.getLogger("mcpfleet.autoscale")
 
 
-def _running(manager: MCPManager, server: str) -> Supervisor:
-    supervisor = manager.supervisor(server)
+def _running(fleet: Fleet, server: str) -> Supervisor:
+    supervisor = fleet.supervisor(server)
     if supervisor is None:
         raise ServerUnavailableError(
             server, "is not running, so it cannot be scaled; start it first (start_server, `mcpfleet up`)"
         )
-    if manager.spec(server).package.type == "remote":
+    if fleet.spec(server).package.type == "remote":
         raise ScalingError(
             f"{server} is a remote server: its instances run elsewhere and are scaled there "
             "(e.g. its Kubernetes Deployment, with KubernetesScaler)"
@@ -42,21 +42,42 @@ def _running(manager: MCPManager, server: str) -> Supervisor:
     return supervisor
 
 
-async def resize(manager: MCPManager, server: str, count: int, *, drain_timeout: float) -> int:
-    """Run ``count`` instances of a running local server; returns how many it runs afterwards."""
+async def resize(
+    fleet: Fleet,
+    server: str,
+    count: int,
+    *,
+    drain_timeout: float,
+    lock: asyncio.Lock | None = None,
+    on_event: Event | None = None,
+) -> int:
+    """Run ``count`` instances of a running local server; returns how many it runs afterwards.
+
+    ``lock`` keeps changes to one server one at a time; ``on_event`` hears ``mcpfleet/scaled``
+    when the count changed.
+    """
+    async with lock or asyncio.Lock():
+        before = len(fleet.get_server_instances(server))
+        after = await _resize(fleet, server, count, drain_timeout)
+    if after != before and on_event is not None:
+        on_event(server, "mcpfleet/scaled", {"from": before, "to": after})
+    return after
+
+
+async def _resize(fleet: Fleet, server: str, count: int, drain_timeout: float) -> int:
     if count < 1:
         raise ScalingError(
             f"cannot scale {server} to {count} instances: run at least 1, or stop it with stop_server()"
         )
-    supervisor = _running(manager, server)
+    supervisor = _running(fleet, server)
     if count > len(supervisor.instances):
-        await _grow(manager, server, supervisor, count)
+        await _grow(fleet, server, supervisor, count)
     elif count < len(supervisor.instances):
-        await _shrink(manager, server, supervisor, count, drain_timeout)
+        await _shrink(fleet, server, supervisor, count, drain_timeout)
     return len(supervisor.instances)
 
 
-async def _grow(manager: MCPManager, server: str, supervisor: Supervisor, count: int) -> None:
+async def _grow(fleet: Fleet, server: str, supervisor: Supervisor, count: int) -> None:
     before = len(supervisor.instances)
     try:
         new = await supervisor.start(count - before)
@@ -66,13 +87,13 @@ async def _grow(manager: MCPManager, server: str, supervisor: Supervisor, count:
             await supervisor.remove(instance)
         raise
     for instance in new:  # ones that failed to start are supervised (restarted) like any other
-        manager.load_balancer.add_instance(server, instance.id, instance)
+        fleet.load_balancer.add_instance(server, instance.id, instance)
 
 
 async def _shrink(
-    manager: MCPManager, server: str, supervisor: Supervisor, count: int, drain_timeout: float
+    fleet: Fleet, server: str, supervisor: Supervisor, count: int, drain_timeout: float
 ) -> None:
-    lb = manager.load_balancer
+    lb = fleet.load_balancer
     targets = {t.id: t for t in lb.targets(server)}
 
     def cost(instance: Instance) -> tuple[bool, int, int]:
@@ -121,7 +142,7 @@ async def _drain(target: Target | None, timeout: float) -> bool:
 class LocalScaler(BaseScaler):
     """Scales the manager's own servers (not remote ones); CPU and memory per process tree."""
 
-    def __init__(self, manager: MCPManager) -> None:
+    def __init__(self, manager: Fleet) -> None:
         self.manager = manager
         self.sampler = ProcessTreeSampler()
         self.memory_total = machine_memory()

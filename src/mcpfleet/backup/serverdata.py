@@ -40,7 +40,7 @@ from mcpfleet.exceptions import BackupError
 from mcpfleet.runtime.process import kill_group
 
 if TYPE_CHECKING:
-    from mcpfleet.manager import MCPManager
+    from mcpfleet.runtime.fleet import Fleet
 
 __all__ = ["ServerData", "export_server_data", "import_server_data", "paused"]
 
@@ -100,9 +100,9 @@ def _read_other_files(root: Path, done: Mapping[str, bytes]) -> dict[str, bytes]
 
 
 @contextlib.asynccontextmanager
-async def paused(manager: MCPManager, server: str, timeout: float = 30.0) -> AsyncIterator[None]:
+async def paused(fleet: Fleet, server: str, timeout: float = 30.0) -> AsyncIterator[None]:
     """Hold a running server still: no call in flight, its processes stopped (SIGSTOP) until exit."""
-    lb = manager.load_balancer
+    lb = fleet.load_balancer
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     drained = False
@@ -119,7 +119,7 @@ async def paused(manager: MCPManager, server: str, timeout: float = 30.0) -> Asy
                 drained = True
             await lb.wait_idle(server, min(left, 0.25))
         # No await between the check above and the SIGSTOP below: no call can start in between.
-        groups = [i.pid for i in manager.get_server_instances(server) if i.pid is not None]
+        groups = [i.pid for i in fleet.get_server_instances(server) if i.pid is not None]
         stopped = [pid for pid in groups if kill_group(pid, signal.SIGSTOP)]
         try:
             await _until_stopped(stopped)  # a signal is sent at once but taken a moment later
@@ -166,14 +166,14 @@ async def _until_stopped(groups: list[int]) -> None:
         await asyncio.sleep(0.005)
 
 
-async def export_server_data(manager: MCPManager, server: str, *, timeout: float = 30.0) -> ServerData:
+async def export_server_data(fleet: Fleet, server: str, *, timeout: float = 30.0) -> ServerData:
     """Copy a server's data folder, consistent while it runs (see the module docs)."""
-    manager.spec(server)
-    root = manager.home.data_dir(server)
+    fleet.spec(server)
+    root = fleet.home.data_dir(server)
     if not root.is_dir():
         return ServerData(server, {})
     files = await asyncio.to_thread(_read_sqlite_files, root)
-    async with paused(manager, server, timeout):
+    async with paused(fleet, server, timeout):
         files.update(await asyncio.to_thread(_read_other_files, root, files))
     return ServerData(server, dict(sorted(files.items())))
 
@@ -203,29 +203,27 @@ def _swap(root: Path, staged: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-async def import_server_data(
-    manager: MCPManager, server: str, data: ServerData, *, timeout: float = 30.0
-) -> None:
+async def import_server_data(fleet: Fleet, server: str, data: ServerData, *, timeout: float = 30.0) -> None:
     """Replace a server's data folder with ``data``; a running server is drained, stopped, and
     started again on the new data."""
-    manager.spec(server)
-    root = manager.home.data_dir(server)
+    fleet.spec(server)
+    root = fleet.home.data_dir(server)
     staged = root.with_name(f".{server}.import-{uuid.uuid4().hex[:8]}")
     try:
         await asyncio.to_thread(_write_tree, staged, data.files)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    running = manager.supervisor(server) is not None
-    mode = manager.maintenance_mode(server)
+    running = fleet.supervisor(server) is not None
+    mode = fleet.maintenance_mode(server)
     try:
         if running:
-            await manager.drain_connections(server, timeout)
-            await manager.stop_server(server)
+            await fleet.drain_connections(server, timeout)
+            await fleet.stop_server(server)
         await asyncio.to_thread(_swap, root, staged)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     if running:
-        await manager.start_server(server)
+        await fleet.start_server(server)
         if mode is None:
-            await manager.set_maintenance_mode(server, False)  # takes calls again once healthy
+            await fleet.set_maintenance_mode(server, False)  # takes calls again once healthy

@@ -22,6 +22,11 @@ How one instance moves, so that capacity never drops and no call fails (surge):
 4. the old one leaves it, and its calls in flight finish (up to ``drain_timeout``);
 5. the old one stops (its process group reaped).
 
+The smoke call is a ``(tool, arguments)`` pair; an error result fails the gate. When every
+instance runs the new version, the install lock and the config switch to it (with ``save``, the
+fleet file too). A server that is not running is installed and checked on one temporary
+instance. ``progress`` receives each step as a :class:`RolloutEvent`.
+
 If a new instance fails the gate it is stopped, every instance already updated moves back to
 the old version the same way (old version first, then the new one drains), the lock and the
 config stay as they were, and :class:`~mcpfleet.exceptions.RolloutError` carries the

@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mcpfleet.config import FleetConfig, ServerSpec, dump_config
+from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import ConfigError, FleetError, RolloutError
 from mcpfleet.install import LaunchSpec, LockRecord, installer_for
 from mcpfleet.rollout.report import Progress, tell
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
-
-if TYPE_CHECKING:
-    from mcpfleet.manager import MCPManager
+from mcpfleet.runtime.fleet import Event, Fleet, Launches
 
 __all__ = ["NewVersion", "Release", "Releases", "Smoke", "probe"]
 
@@ -64,12 +62,15 @@ class Releases:
 
     One per server (``manager.releases(server)``); it is also the ``updater`` behind each
     instance's ``update()`` and ``rollback()``. ``health_timeout``, ``drain_timeout`` and
-    ``smoke`` apply to those per-instance moves.
+    ``smoke`` apply to those per-instance moves. ``launcher`` says how each version launches;
+    ``on_event`` tells the fleet's listeners of a version change.
     """
 
-    def __init__(self, manager: MCPManager, server: str) -> None:
-        self.manager = manager
+    def __init__(self, fleet: Fleet, server: str, launcher: Launches, on_event: Event) -> None:
+        self.fleet = fleet
         self.server = server
+        self.launcher = launcher
+        self.on_event = on_event
         self.health_timeout = 10.0
         self.drain_timeout = 30.0
         self.smoke: Smoke | None = None
@@ -81,18 +82,26 @@ class Releases:
 
     def current(self) -> Release:
         """The committed release: what the lock and the config say, and new instances start on."""
-        m, server = self.manager, self.server
-        record = m.lock.get(server)
-        supervisor = m.supervisor(server)
+        launcher, server = self.launcher, self.server
+        record = launcher.lock.get(server)
+        supervisor = self.fleet.supervisor(server)
         if supervisor is not None:
             return Release(supervisor.version, supervisor.spec, supervisor.launch, supervisor.env, record)
-        spec = m.spec(server)
-        return Release(m._version(server), spec, m._launch(server, spec), m._server_env(server, spec), record)
+        spec = self.fleet.spec(server)
+        return Release(
+            launcher.version(server, spec),
+            spec,
+            launcher.launch(server, spec),
+            launcher.server_env(server, spec),
+            record,
+        )
 
     def version(self) -> str:
         """The committed version (what the lock says, or the config for what installs nothing)."""
-        supervisor = self.manager.supervisor(self.server)
-        return supervisor.version if supervisor is not None else self.manager._version(self.server)
+        supervisor = self.fleet.supervisor(self.server)
+        if supervisor is not None:
+            return supervisor.version
+        return self.launcher.version(self.server, self.fleet.spec(self.server))
 
     def next_spec(self, target: NewVersion) -> ServerSpec:
         if isinstance(target, ServerSpec):
@@ -102,49 +111,49 @@ class Releases:
                 f"update {self.server} to what? Give a version string (e.g. '1.2.3') or a ServerSpec, "
                 f"not {target!r}"
             )
-        spec = self.manager.spec(self.server)
+        spec = self.fleet.spec(self.server)
         package = type(spec.package).model_validate({**spec.package.model_dump(), "version": target.strip()})
         return spec.model_copy(update={"package": package})
 
     async def stage(self, target: NewVersion, progress: Progress | None = None) -> Release:
         """Install ``target`` beside the running version (a new slot; the lock is not touched)."""
-        m, server = self.manager, self.server
+        home, launcher, server = self.fleet.home, self.launcher, self.server
         spec = self.next_spec(target)
         key = spec.model_dump_json()
         installer = installer_for(spec.package)
         staged = self._staged.get(key)
-        if staged is not None and installer.is_installed(server, spec, m.home, staged.record):
+        if staged is not None and installer.is_installed(server, spec, home, staged.record):
             return staged  # another instance of the guide's loop asked for it already
-        record = m.lock.get(server)
-        current = m.spec(server)
+        record = launcher.lock.get(server)
+        current = self.fleet.spec(server)
         if isinstance(target, str) or spec.package != current.package or record is None:
-            m.home.ensure()
+            home.ensure()
 
             def report(message: str, fraction: float | None) -> None:
                 tell(progress, server, "install", message)
 
-            record = await installer.install(server, spec, m.home, locked=None, report=report)
+            record = await installer.install(server, spec, home, locked=None, report=report)
         release = Release(
-            record.resolved, spec, m._launch(server, spec, record), m._server_env(server, spec), record
+            record.resolved,
+            spec,
+            launcher.launch(server, spec, record),
+            launcher.server_env(server, spec),
+            record,
         )
         self._staged[key] = release
         return release
 
     def commit(self, release: Release) -> None:
         """Switch the lock and the config to ``release``; older slots go."""
-        m, server = self.manager, self.server
+        fleet, server, lock = self.fleet, self.server, self.launcher.lock
         if release.record is not None:
-            m.lock.set(server, release.record)
-            m.lock.save()
-            installer_for(release.spec.package).retire_others(m.home, server, release.record)
-        m.config.servers = {**m.config.servers, server: release.spec}
-        m.home.ensure()
-        (m.home.configs / f"{server}.yaml").write_text(
-            dump_config(FleetConfig(home=m.config.home, servers={server: release.spec})), encoding="utf-8"
-        )
-        if self.save and m.config_path is not None:
-            m.save_config()
-        supervisor = m.supervisor(server)
+            lock.set(server, release.record)
+            lock.save()
+            installer_for(release.spec.package).retire_others(fleet.home, server, release.record)
+        self.launcher.set_spec(server, release.spec)
+        if self.save and fleet.config_path is not None:
+            fleet.save_config()
+        supervisor = fleet.supervisor(server)
         if supervisor is not None:
             supervisor.spec, supervisor.launch = release.spec, release.launch
             supervisor.env, supervisor.version = dict(release.env), release.version
@@ -153,25 +162,25 @@ class Releases:
 
     def discard_unused(self) -> None:
         """Remove staged installs that no instance runs and the lock does not point at."""
-        supervisor = self.manager.supervisor(self.server)
+        supervisor = self.fleet.supervisor(self.server)
         running = list(supervisor.instances) if supervisor is not None else []
-        locked = self.manager.lock.get(self.server)
+        locked = self.launcher.lock.get(self.server)
         for key, release in list(self._staged.items()):
             if any(release.runs(i) for i in running):
                 continue
             del self._staged[key]
             if release.record is not None and release.record != locked:
-                installer_for(release.spec.package).discard(self.manager.home, self.server, release.record)
+                installer_for(release.spec.package).discard(self.fleet.home, self.server, release.record)
 
     def changed(self, version: str) -> None:
         # The new version may list other tools: caches of the old list must go.
-        self.manager._emit(self.server, "notifications/tools/list_changed")
-        self.manager._emit(self.server, "mcpfleet/updated", {"version": version})
+        self.on_event(self.server, "notifications/tools/list_changed", {})
+        self.on_event(self.server, "mcpfleet/updated", {"version": version})
 
     # ------------------------------------------------------------------ one instance
 
     def _supervisor(self, instance: Instance | None = None) -> Supervisor:
-        supervisor = self.manager.supervisor(self.server)
+        supervisor = self.fleet.supervisor(self.server)
         what = None
         if supervisor is None:
             what = "it is not running"
@@ -186,7 +195,7 @@ class Releases:
 
     async def drain(self, instance: Instance, timeout: float) -> int:
         """Out of rotation; wait for its calls in flight. Returns how many were left at ``timeout``."""
-        lb = self.manager.load_balancer
+        lb = self.fleet.load_balancer
         target = next((t for t in lb.targets(self.server) if t.id == instance.id), None)
         if instance.state is InstanceState.READY:
             instance.state = InstanceState.DRAINING
@@ -234,14 +243,14 @@ class Releases:
             reason = await probe(new, health_timeout, smoke)
             if reason is not None:
                 return None, f"{new.id} ({release.version}) failed its health check: {reason}", 0
-            if self.manager.supervisor(self.server) is not supervisor:
+            if self.fleet.supervisor(self.server) is not supervisor:
                 return None, f"{self.server} was stopped during the update", 0
             supervisor.adopt(new)
             adopted = True
         finally:
             if not adopted:
                 await new.stop(grace=1.0)
-        self.manager.load_balancer.add_instance(self.server, new.id, new)
+        self.fleet.load_balancer.add_instance(self.server, new.id, new)
         tell(progress, self.server, "healthy", f"{new.id} ({release.version}) passed; in rotation", new.id)
         tell(progress, self.server, "draining", f"draining {old.id} ({old.version})", old.id)
         cut = await self.drain(old, drain_timeout)
@@ -258,7 +267,7 @@ class Releases:
         """In place, to the committed release: see :meth:`Instance.rollback`."""
         async with self.guard:
             release = self.current()
-            lb = self.manager.load_balancer
+            lb = self.fleet.load_balancer
             in_rotation = any(t.id == instance.id for t in lb.targets(self.server))
             if release.runs(instance) and instance.state is InstanceState.READY and in_rotation:
                 return True
@@ -282,7 +291,7 @@ class Releases:
             instance.last_error = f"version {release.version} {reason}; rollback() returns it"
             return False
         supervisor.adopt(instance)
-        self.manager.load_balancer.add_instance(self.server, instance.id, instance)
+        self.fleet.load_balancer.add_instance(self.server, instance.id, instance)
         committed = self.current()
         moved = not (committed.version == release.version and committed.launch == release.launch)
         if moved and all(release.runs(i) for i in supervisor.instances):

@@ -84,7 +84,7 @@ class Rollout:
                 f"{exc}. Nothing changed; {self.server} still runs {was}."
             ) from exc
         install = time.monotonic() - self.started
-        supervisor = releases.manager.supervisor(self.server)
+        supervisor = releases.fleet.supervisor(self.server)
         old = releases.current() if supervisor is not None else None
         reason = await (self._trial(new) if supervisor is None else self._instances(supervisor, new))
         if reason is None:
@@ -93,7 +93,7 @@ class Rollout:
             return self._result(was, new, install, None)
         if supervisor is not None and old is not None:
             rolled = any(r.outcome is Outcome.UPDATED for r in self.reports)
-            if rolled and releases.manager.supervisor(self.server) is supervisor:
+            if rolled and releases.fleet.supervisor(self.server) is supervisor:
                 await self._roll_back(supervisor, old)
             self._not_reached(supervisor, old)
             if rolled:
@@ -104,8 +104,8 @@ class Rollout:
 
     async def _trial(self, new: Release) -> str | None:
         """A server that is not running: one temporary instance must pass the gate."""
-        m = self.releases.manager
-        instance = Instance(self.server, 0, new.spec, new.launch, m.home, env=new.env, version=new.version)
+        home = self.releases.fleet.home
+        instance = Instance(self.server, 0, new.spec, new.launch, home, env=new.env, version=new.version)
         self._tell("start", f"{self.server} is not running: trying {new.version} on a temporary instance")
         try:
             await instance.start()
@@ -125,7 +125,7 @@ class Rollout:
     async def _instances(self, supervisor: Supervisor, new: Release) -> str | None:
         done: set[str] = set()
         while True:
-            if self.releases.manager.supervisor(self.server) is not supervisor:
+            if self.releases.fleet.supervisor(self.server) is not supervisor:
                 return f"{self.server} was stopped during the update"
             old = next((i for i in supervisor.instances if i.id not in done and not new.runs(i)), None)
             if old is None:
