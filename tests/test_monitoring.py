@@ -76,13 +76,19 @@ async def test_check_all_reports_every_server(tmp_path: Path) -> None:
         work=own_server("work_server.py", instances=2),
         idle=own_server("toy.py"),  # configured, never started
     )
+    alerts: list[Alert] = []
     async with MCPManager(config, auto_install=True) as manager:
         await manager.start_server("work")
-        status = await HealthMonitor(manager).check_all()
+        monitor = HealthMonitor(manager, alerts=[alerts.append])
+        status = await monitor.check_all()
+        await monitor.round()  # what the guide's loop does with it
+        started = manager.running_servers()
     assert status["work"]["healthy"] and status["work"]["error"] is None
     assert status["work"]["latency_ms"] > 0 and status["work"]["checked_at"] > 0
     assert [d["healthy"] for d in status["work"]["instances"]] == [True, True]
-    assert status["idle"] == {**status["idle"], "healthy": False, "error": "not running"}
+    # Never asked to run: idle, not sick; nothing is alerted or started for it.
+    assert status["idle"] == {**status["idle"], "healthy": True, "idle": True, "error": None}
+    assert alerts == [] and started == ["work"]
 
 
 async def test_frozen_instance_is_alerted_and_replaced(tmp_path: Path, receiver: Receiver) -> None:

@@ -213,10 +213,22 @@ class HealthMonitor:
         details = await asyncio.gather(*(self.check_instance(i) for i in instances))
         healthy = [d for d in details if d["healthy"]]
         errors = [f"{d['id']}: {d['error']}" for d in details if d["error"]]
+        if not instances and server not in self.manager.wanted:
+            # Installed, never asked to run (or stopped on purpose): idle, not sick; nothing to alert.
+            return {
+                "healthy": True,
+                "idle": True,
+                "degraded": False,
+                "error": None,
+                "latency_ms": None,
+                "checked_at": time.time(),
+                "instances": [],
+            }
         if not instances:
             errors = ["not running"]
         return {
             "healthy": bool(healthy),
+            "idle": False,
             "degraded": bool(healthy) and all(d["degraded"] for d in healthy),
             "error": "; ".join(errors) or None,
             "latency_ms": min(d["latency_ms"] for d in healthy) if healthy else None,
@@ -225,7 +237,9 @@ class HealthMonitor:
         }
 
     async def check_all(self) -> dict[str, dict[str, Any]]:
-        """Every enabled server of the fleet (one not running is unhealthy: "not running")."""
+        """Every enabled server of the fleet. One asked to run that is not running is unhealthy
+        ("not running"); one never asked to run (or stopped on purpose) is ``idle``: healthy, with
+        nothing to alert on or restart."""
         names = [n for n, s in self.manager.config.servers.items() if s.enabled and s.instances > 0]
         names += [n for n in self.manager.running_servers() if n not in names]
         results = await asyncio.gather(*(self.check_server(n) for n in names))

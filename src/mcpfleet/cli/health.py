@@ -39,6 +39,8 @@ async def health(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--js
         )
         for name, status in servers.items():
             verdict = "[green]healthy[/]" if status["healthy"] else "[red]down[/]"
+            if status.get("idle"):
+                verdict = "[dim]idle[/]"
             if status["healthy"] and status.get("degraded"):
                 verdict = "[yellow]degraded[/]"
             rows = status["instances"] or [
