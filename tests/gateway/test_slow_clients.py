@@ -246,8 +246,10 @@ async def test_slow_clients_are_cut_while_calls_keep_their_latency(gateway: Gate
         after = await _latencies(client, 5)
 
     headers, quiet, bodies, kept = closed[:40], closed[40:50], closed[50:80], closed[80:]
+    # Not at once, and within the bound. The low end is loose: each client times from its own
+    # reference moment, which a busy machine may put well after the connect the server times from.
     for seen in (*headers, *quiet, *bodies, *kept):
-        assert BOUND - 0.1 <= seen.after <= BOUND + SLACK, seen
+        assert BOUND / 2 <= seen.after <= BOUND + SLACK, seen
     assert all(seen.status == 408 for seen in headers), headers
     assert all(seen.answer == b"" for seen in quiet), quiet  # sent nothing, answered nothing
     assert all(seen.status == 408 for seen in bodies), bodies
@@ -280,11 +282,11 @@ async def test_connections_over_the_per_address_cap_are_refused(gateway: Gateway
     assert len(refused) == many - PER_ADDRESS and len(held) == PER_ADDRESS
     assert all(seen.after < BOUND / 2 for seen in refused), refused  # refused at once
     assert all(b"retry-after: 1" in seen.answer for seen in refused)
-    assert all(BOUND - 0.1 <= seen.after <= BOUND + SLACK and seen.answer == b"" for seen in held), held
+    assert all(BOUND / 2 <= seen.after <= BOUND + SLACK and seen.answer == b"" for seen in held), held
     assert statistics.median(stormy) <= 3 * statistics.median(calm) + 0.05
     await _released(gateway, "127.0.0.6")
     again = await refused_or_held(gateway, "127.0.0.6")  # its connections gone, it is let in again
-    assert again.answer == b"" and again.after >= BOUND - 0.1
+    assert again.answer == b"" and again.after >= BOUND / 2
 
 
 @requires_loopback_range
@@ -340,7 +342,7 @@ async def test_a_body_already_answered_earns_no_more_time(gateway: GatewayServer
     finally:
         writer.close()
     assert seen.status == 415, seen
-    assert BOUND - 0.1 <= seen.after <= BOUND + SLACK, seen
+    assert BOUND / 2 <= seen.after <= BOUND + SLACK, seen
 
 
 async def test_defaults_are_safe_and_bounds_are_validated() -> None:
