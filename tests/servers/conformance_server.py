@@ -1,6 +1,6 @@
 """The fixture the MCP conformance suite tests, on stdio, built with the official SDK's low-level server.
 
-tests/gateway/test_conformance.py runs it behind the gateway (``/servers/conformance/mcp``) and
+tests/system/test_conformance.py runs it behind the gateway (``/servers/conformance/mcp``) and
 points ``@modelcontextprotocol/conformance`` at that endpoint. Each tool, prompt and resource
 here is one that a server scenario of the suite asks for by name, answering as the scenario's
 description says (tests/servers/conformance/node_modules/@modelcontextprotocol/conformance).

@@ -1,7 +1,7 @@
 """An "everything" MCP server written the way an SDK user writes one: the official Python SDK's
 ``MCPServer`` (mcp 2.3), its decorators and ``Context`` methods, default transport settings.
 
-An upstream that is not ours for tests/gateway/test_conformance_upstreams.py. Every tool,
+An upstream that is not ours for tests/system/test_conformance_upstreams.py. Every tool,
 resource and prompt is one a server scenario of the conformance suite asks for by name.
 
     python sdk_everything.py --transport http --port 8123 [--stateless]   # http://127.0.0.1:8123/mcp

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from mcpfleet.models import FrozenConfigModel
 
 __all__ = ["AutoscaleConfig", "ScalingTargets"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScalingTargets(_Model):
+class ScalingTargets(FrozenConfigModel):
     """How one server scales: bounds, targets (``None`` turns a signal off), thresholds, cooldowns."""
 
     min_instances: int = Field(2, ge=1, le=256)

@@ -1,10 +1,17 @@
-"""/metrics scraped over HTTP and parsed with Prometheus' own text parser, checked against the calls made."""
+"""/metrics scraped over HTTP and parsed with Prometheus' own text parser, checked against the
+calls made; and two gateway processes sharing PROMETHEUS_MULTIPROC_DIR: either one's /metrics
+serves the sums, and a process that stops takes its live state with it but not the calls it counted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
-from collections.abc import AsyncIterator
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,13 +21,14 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import fleet, own_server, serve_gateway
-from mcpfleet.config import GatewayConfig
+from helpers import fleet, free_port, own_server, serve_gateway, wait_port
+from mcpfleet.config import GatewayConfig, dump_config
 from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
 from mcpfleet.pooling import ConnectionPool
 
-DEPLOY = Path(__file__).parents[2] / "deploy"
+DEPLOY = Path(__file__).parents[1] / "deploy"
+
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -128,3 +136,75 @@ async def test_lists_and_reads_are_counted_by_method(url: str) -> None:
     assert value(found, "mcp_protocol_requests_total", method="prompts/list", outcome="ok") >= 1
     refused = {labels for (name, labels) in found if name == "mcp_protocol_requests_total"}
     assert any(("method", "prompts/get") in labels and ("outcome", "ok") not in labels for labels in refused)
+
+
+def scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture
+def two_gateways(tmp_path: Path) -> Iterator[tuple[list[str], list[subprocess.Popen[bytes]]]]:
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    config_file = tmp_path / "mcpfleet.yaml"
+    config_file.write_text(dump_config(fleet(tmp_path / "unused", toy=own_server("toy.py"))))
+    processes, urls = [], []
+    logs = [(tmp_path / f"up{n}.log").open("wb") for n in (1, 2)]
+    for n, log in zip((1, 2), logs, strict=True):
+        port = free_port()
+        env = {
+            **os.environ,
+            "PROMETHEUS_MULTIPROC_DIR": str(shared),
+            "MCPFLEET_HOME": str(tmp_path / f"home{n}"),
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "mcpfleet", "-c", str(config_file), "up", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        yield urls, processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_either_process_serves_the_sums(
+    two_gateways: tuple[list[str], list[subprocess.Popen[bytes]]],
+) -> None:
+    urls, processes = two_gateways
+    for url in urls:
+        await wait_port(int(url.rsplit(":", 1)[1]), within=60)
+    async with httpx.AsyncClient(timeout=30) as http:
+        for url, calls in zip(urls, (3, 2), strict=True):
+            for i in range(calls):
+                reply = await http.post(f"{url}/api/v1/servers/toy/tools/echo", json={"text": str(i)})
+                assert reply.status_code == 200, reply.text
+        first, second = [scrape((await http.get(f"{url}/metrics")).text) for url in urls]
+        echo = ("mcp_requests_total", frozenset({("server", "toy"), ("tool", "echo")}))
+        ready = ("mcp_instances", frozenset({("server", "toy"), ("state", "ready")}))
+        assert first[echo] == 5 and second[echo] == 5
+        assert first[("mcp_latency_seconds_count", frozenset({("server", "toy")}))] == 5
+        assert first[ready] == 2  # one instance in each process
+        assert first[("mcp_active_servers", frozenset())] == 1
+
+        os.killpg(processes[1].pid, signal.SIGTERM)  # a clean stop
+        await asyncio.to_thread(processes[1].wait, 30)
+        after = scrape((await http.get(f"{urls[0]}/metrics")).text)
+    assert after[echo] == 5  # calls it counted stay counted (rates stay right)
+    assert after[ready] == 1  # its live state left with it
