@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,3 +214,36 @@ async def serve_everything_http() -> AsyncIterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
+
+
+@contextlib.contextmanager
+def empty_registry() -> Iterator[dict[str, str]]:
+    """A package registry on loopback that has nothing (every path answers 404), standing in for
+    PyPI and npm so that installing a package that does not exist never reaches the internet.
+    Yields the environment that points uv and npm at it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield {
+            "UV_DEFAULT_INDEX": f"{url}/simple",
+            "UV_INDEX_URL": f"{url}/simple",
+            "npm_config_registry": f"{url}/",
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -62,3 +62,18 @@ def test_guide_audit_is_importable() -> None:
 
     for method in ("log_operation", "query", "record", "verify", "flush", "close", "aclose"):
         assert callable(getattr(AuditLogger, method)), method
+
+
+def test_the_version_is_pyprojects() -> None:
+    """One version, in pyproject.toml: the package and `mcpfleet --version` read the installed one."""
+    import tomllib
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from mcpfleet.cli.main import app
+
+    version = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert mcpfleet.__version__ == version
+    shown = CliRunner().invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output.strip() == f"mcpfleet {version}"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,66 @@ def test_dump_round_trips_and_stays_short() -> None:
 
 def test_empty_file_is_an_empty_fleet() -> None:
     assert parse_config("") == FleetConfig()
+
+
+def test_pin_and_token_exchange_fields() -> None:
+    config = parse_config(
+        """
+servers:
+  local: {package: {type: command, command: x}}
+  remote:
+    package: {type: remote, url: "https://mcp.example.com/mcp"}
+    pin: strict
+    headers: {Authorization: "Bearer ${user:github_token}"}
+    token_exchange: {token_endpoint: "https://idp.example.com/token", client_id: gw, audience: "https://mcp.example.com"}
+"""
+    )
+    assert config.servers["local"].pin == "warn" and config.servers["remote"].pin == "strict"
+    exchange = config.servers["remote"].token_exchange
+    assert exchange is not None and exchange.skew == 30.0 and exchange.header == "Authorization"
+    with pytest.raises(ConfigError) as refused:
+        parse_config(
+            """
+servers:
+  a: {package: {type: command, command: x}, token_exchange: {token_endpoint: "https://i/t", client_id: c}}
+  b: {package: {type: command, command: x}, env: {TOKEN: "${user:t}"}}
+  c: {package: {type: remote, url: "https://x/mcp"}, pin: sometimes}
+"""
+        )
+    problems = "\n".join(refused.value.problems)
+    assert "servers.a (line 3): token_exchange is for remote servers" in problems
+    assert "servers.b (line 4): ${user:NAME} (a secret of each caller) works only in the headers" in problems
+    assert "servers.c.pin (line 5)" in problems
+
+
+def test_readiness_is_all_any_or_servers_of_the_fleet() -> None:
+    fleet = (
+        "servers:\n  a: {package: {type: command, command: x}}\n  b: {package: {type: command, command: x}}\n"
+    )
+    assert parse_config(fleet).gateway.readiness == "all"  # what /readyz always meant
+    assert parse_config(fleet + "gateway: {readiness: any}").gateway.readiness == "any"
+    assert parse_config(fleet + "gateway: {readiness: [b]}").gateway.readiness == ["b"]
+    with pytest.raises(ConfigError) as unknown:
+        parse_config(fleet + "gateway: {readiness: [b, ghost]}")
+    assert unknown.value.problems == [
+        "gateway (line 4): readiness names 'ghost', not in the fleet; its servers: a, b"
+    ]
+    for bad in ("some", "[]", "3"):
+        with pytest.raises(ConfigError) as refused:
+            parse_config(fleet + f"gateway: {{readiness: {bad}}}")
+        [problem] = refused.value.problems
+        assert problem.startswith("gateway.readiness (line 4): use `all`, `any` or a list of server names")
+    assert "readiness" not in dump_config(parse_config(fleet))  # the default is not written
+
+
+def test_loading_a_fleet_file_imports_no_database_or_network_library() -> None:
+    # A new interpreter: the fleet's models alone, as every command that reads the fleet file needs.
+    heavy = ("sqlalchemy", "psycopg", "redis", "httpx", "starlette", "uvicorn", "mcp", "jwt", "kubernetes")
+    probe = (
+        "import sys, mcpfleet.config\n"
+        f"print(*sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == [], f"importing mcpfleet.config imported {done.stdout.strip()}"

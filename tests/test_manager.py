@@ -13,6 +13,7 @@ from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
 from mcpfleet.exceptions import ServerUnavailableError, UnknownServerError
 from mcpfleet.manager import InstallStrategy, MCPManager
 from mcpfleet.runtime import InstanceState
+from mcpfleet.runtime.state import ServerState
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -93,6 +94,13 @@ async def test_not_installed_without_auto_install(tmp_path: Path) -> None:
     async with MCPManager(fleet(tmp_path, toy=own_server("toy.py"))) as manager:
         with pytest.raises(ServerUnavailableError, match="mcpfleet install toy"):
             await manager.execute_tool("toy", "echo")
+        # Given up on: the next calls are refused with the reason, without trying to start it again.
+        with pytest.raises(ServerUnavailableError, match="it is unavailable: gave up: not installed"):
+            await manager.execute_tool("toy", "echo")
+        assert manager.server_state("toy").restarts == 0
+        await manager.install("toy")  # what it lacked: it is idle again, and a call starts it
+        assert manager.server_state("toy").state is ServerState.IDLE
+        assert (await manager.execute_tool("toy", "echo", {"text": "x"}))["content"][0]["text"] == "x"
 
 
 async def test_auto_install_on_first_call(tmp_path: Path) -> None:

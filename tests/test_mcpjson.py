@@ -118,3 +118,15 @@ def test_export_round_trips_and_never_leaks_secrets() -> None:
     assert again.servers["filesystem"] == config.servers["filesystem"]
     assert again.servers["time"] == config.servers["time"]
     assert redact_config(config).servers["local"].env["API_TOKEN"] == "***"
+
+
+def test_uvx_with_and_python_become_constraints_and_python_and_back() -> None:
+    args = ["--python", "3.12", "--with", "mcp<2", "mcp-server-sqlite==2025.4.25", "-v"]
+    server = {"command": "uvx", "args": args}
+    imported = import_servers(json.dumps({"mcpServers": {"sqlite": server}})).servers["sqlite"]
+    assert imported.package == PypiPackage(
+        name="mcp-server-sqlite", version="2025.4.25", python="3.12", constraints=["mcp<2"]
+    )
+    assert imported.args == ["-v"]
+    exported = json.loads(export_servers(FleetConfig(servers={"sqlite": imported})))["mcpServers"]["sqlite"]
+    assert exported == server

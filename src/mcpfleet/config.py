@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,12 +36,16 @@ from pydantic import (
 from mcpfleet.audit.config import AuditConfig
 from mcpfleet.autoscale.config import AutoscaleConfig
 from mcpfleet.cache.config import CacheConfig
+from mcpfleet.catalog.config import CatalogConfig
 from mcpfleet.durations import parse_duration
 from mcpfleet.exceptions import ConfigError
-from mcpfleet.home import SERVER_NAME
+from mcpfleet.home import DEFAULT_HOME, SERVER_NAME
 from mcpfleet.models import ConfigModel
 from mcpfleet.ratelimit.config import RateLimitConfig
+from mcpfleet.sandbox.config import NetworkConfig, SandboxConfig
+from mcpfleet.secrets import PER_CALLER_ONLY_IN_HEADERS, user_references
 from mcpfleet.security.config import AccessConfig, AuthConfig
+from mcpfleet.security.token_exchange import TokenExchangeConfig
 
 __all__ = [
     "BackupConfig",
@@ -67,7 +72,6 @@ _NAME_RULE = (
     "server names are lower-case letters, digits, '-' or '_', starting with a letter or digit "
     "(a name becomes a folder and a tool-name prefix)"
 )
-DEFAULT_HOME = "~/.mcpfleet"
 
 
 class NpmPackage(ConfigModel):
@@ -79,6 +83,11 @@ class NpmPackage(ConfigModel):
         "latest", description="exact version, dist-tag or range; resolved and locked at install"
     )
     bin: str | None = Field(None, description="which of the package's bin entries to run, if it has several")
+    overrides: dict[str, str | dict[str, str]] = Field(
+        default_factory=dict,
+        description="npm `overrides` for its dependencies (name -> version, or a nested map), written "
+        "into the server's package.json before install",
+    )
 
     @property
     def identifier(self) -> str:
@@ -93,6 +102,10 @@ class PypiPackage(ConfigModel):
     version: str = "latest"
     bin: str | None = Field(None, description="console script to run; defaults to the package name")
     python: str | None = Field(None, description="Python version for its venv, e.g. '3.12'")
+    constraints: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][^\n\r#]*$")]] = Field(
+        default_factory=list,
+        description="version constraints on its dependencies, e.g. 'mcp<2' (uv pip install --constraint)",
+    )
 
     @property
     def identifier(self) -> str:
@@ -181,6 +194,10 @@ class ServerSpec(ConfigModel):
         "the server annotates readOnlyHint or idempotentHint",
     )
     description: str = ""
+    pin: Literal["strict", "warn", "off"] = Field("warn", description="changed tools: hold, report, ignore")
+    token_exchange: TokenExchangeConfig | None = Field(None, description="RFC 8693, per JWT caller")
+    sandbox: SandboxConfig | None = Field(None, description="oci: limits and isolation (defaults apply)")
+    network: NetworkConfig | None = Field(None, description="oci: host:port it may reach; default none")
 
     @field_validator("env", "headers")
     @classmethod
@@ -194,6 +211,13 @@ class ServerSpec(ConfigModel):
     def _transport_fits(self) -> ServerSpec:
         if self.package.type == "remote" and self.args:
             raise ValueError("a remote server takes no args; put parameters in its URL or headers")
+        if self.token_exchange is not None and self.package.type != "remote":
+            raise ValueError("token_exchange is for remote servers (it sets an HTTP header)")
+        if (self.sandbox is not None or self.network is not None) and self.package.type != "oci":
+            raise ValueError("sandbox and network are for oci servers (containers); remove them here")
+        local = self.headers.values() if self.transport == "stdio" else ()
+        if any(user_references(v) for v in (*self.env.values(), *self.args, *local)):
+            raise ValueError(PER_CALLER_ONLY_IN_HEADERS)
         return self
 
     @property
@@ -274,6 +298,18 @@ class GatewayConfig(ConfigModel):
         default_factory=ConnectionsConfig,
         description="read timeouts, keep-alive and connection caps against slow or greedy clients",
     )
+    readiness: Literal["all", "any"] | list[str] = Field(
+        "all",
+        description="when /readyz says ready: all (every enabled server that runs instances has a "
+        "ready one), any (at least one of them has), or a list of the servers that must",
+    )
+
+    @field_validator("readiness", mode="before")
+    @classmethod
+    def _readiness_is_a_rule(cls, value: object) -> object:
+        if value in ("all", "any") or (isinstance(value, list) and value):
+            return value
+        raise ValueError(f"use `all`, `any` or a list of server names, not {value!r}")
 
 
 class HealthConfig(ConfigModel):
@@ -349,6 +385,7 @@ class FleetConfig(ConfigModel):
         pattern=r"^(sqlite|postgresql)(\+\w+)?://",
         description="SQLAlchemy URL of the fleet database; default: SQLite file fleet.db in the home",
     )
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     servers: dict[ServerName, ServerSpec] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     health_check_interval: float = Field(
@@ -374,6 +411,19 @@ class FleetConfig(ConfigModel):
         default_factory=AutoscaleConfig,
         description="instance counts that follow load, per server (mcpfleet.autoscale); off by default",
     )
+
+    @field_validator("gateway")
+    @classmethod
+    def _readiness_names_servers(cls, gateway: GatewayConfig, info: ValidationInfo) -> GatewayConfig:
+        servers = info.data.get("servers")
+        if isinstance(gateway.readiness, list) and isinstance(servers, dict):
+            unknown = [name for name in gateway.readiness if name not in servers]
+            if unknown:
+                raise ValueError(
+                    f"readiness names {', '.join(map(repr, unknown))}, not in the fleet; its servers: "
+                    f"{', '.join(servers) or 'none'}"
+                )
+        return gateway
 
     def home_path(self) -> Path:
         return Path(self.home).expanduser()

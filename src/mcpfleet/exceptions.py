@@ -57,6 +57,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "ConnectionClosedError",
+    "DatabaseMigrationError",
     "DeployError",
     "EngineMissingError",
     "FleetError",
@@ -114,6 +115,10 @@ class ConfigError(FleetError):
 
 class SecretError(ConfigError):
     """A ``${VAR}`` reference, ``.env`` entry or secret file could not be resolved."""
+
+
+class DatabaseMigrationError(FleetError):
+    """The fleet database could not be brought to this release's schema; it was left as it was."""
 
 
 class UnknownServerError(FleetError):

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from mcpfleet.exceptions import ConfigError
 
-__all__ = ["SERVER_NAME", "FleetHome", "check_server_name"]
+__all__ = ["DEFAULT_HOME", "SERVER_NAME", "FleetHome", "check_server_name"]
+
+DEFAULT_HOME = "~/.mcpfleet"
+"""The fleet home when neither the fleet file, ``--home`` nor ``MCPFLEET_HOME`` names one."""
 
 # A server's name becomes a folder under servers/, logs/ and data/: no separators, no dots first.
 SERVER_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"

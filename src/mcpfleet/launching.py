@@ -16,6 +16,7 @@ instances, which take calls through the :class:`~mcpfleet.routing.Router` while 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,15 @@ from typing import Any
 from mcpfleet.catalog import Catalog
 from mcpfleet.clock import Clock
 from mcpfleet.config import FleetConfig, ServerSpec, dump_config
-from mcpfleet.exceptions import FleetError, MissingEnvError, ServerUnavailableError, UnknownServerError
+from mcpfleet.exceptions import (
+    FleetError,
+    InstallError,
+    MissingEnvError,
+    ServerStartError,
+    ServerUnavailableError,
+    UnknownServerError,
+)
+from mcpfleet.fleetfile import FleetFile
 from mcpfleet.home import FleetHome, check_server_name
 from mcpfleet.install import (
     BatchResult,
@@ -40,7 +49,16 @@ from mcpfleet.routing import Router
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
 from mcpfleet.runtime.fleet import Event
 from mcpfleet.runtime.instance import Updater
+from mcpfleet.runtime.state import (
+    ServerState,
+    StartHistory,
+    StateSnapshot,
+    cannot_heal,
+    one_line,
+    server_state,
+)
 from mcpfleet.secrets import load_env_file, references, resolve, resolve_all
+from mcpfleet.security.pins import pin_at_install
 
 __all__ = ["Launcher", "Progress"]
 
@@ -52,7 +70,8 @@ class Launcher:
 
     ``supervisors`` holds the servers that run, each one's instances behind ``router``; its
     supervisors use ``clock``, report to ``on_event`` and take remote sessions from ``pool``.
-    ``installs`` holds each server's last install attempt (for metrics).
+    ``installs`` holds each server's last install attempt (for metrics); ``histories`` each
+    server's starts (see :meth:`server_state`).
     """
 
     def __init__(
@@ -75,6 +94,7 @@ class Launcher:
         self.pool = pool
         self.supervisors: dict[str, Supervisor] = {}
         self.installs: dict[str, InstallOutcome] = {}
+        self.histories: dict[str, StartHistory] = {}
         self._lock: InstallLock | None = None
         self._starts: dict[str, asyncio.Lock] = {}
 
@@ -93,10 +113,11 @@ class Launcher:
             raise UnknownServerError(server, list(self.config.servers)) from None
 
     def save(self, target: Path) -> Path:
-        """Write the fleet config to ``target`` (whole or not at all)."""
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(dump_config(self.config), encoding="utf-8")
-        tmp.replace(target)
+        """Write the fleet's servers to ``target``, changing only the entries that changed (see
+        :meth:`FleetFile.sync <mcpfleet.fleetfile.FleetFile.sync>`); whole or not at all."""
+        fleet = FleetFile.load(target)
+        if fleet.sync(self.config) or not target.exists():
+            fleet.save()
         return target
 
     def set_spec(self, server: str, config: ServerSpec | Mapping[str, Any]) -> ServerSpec:
@@ -150,6 +171,7 @@ class Launcher:
         """
         early: list[InstallOutcome] = []
         items: dict[str, ServerSpec] = {}
+        known = set(self.config.servers)
         for name in names:
             try:
                 name, spec = await self.find(name, catalog)
@@ -172,6 +194,12 @@ class Launcher:
         )
         result.outcomes[:0] = early
         self.installs.update((o.server, o) for o in result.outcomes if not o.skipped)
+        for history in (self.histories.get(o.server) for o in result.outcomes if o.ok and not o.skipped):
+            if history is not None:  # installed afresh: whatever made it give up may be mended
+                history.succeeded()
+        # A catalog server whose install failed does not join the fleet: no half entry.
+        failed = {o.server for o in result.outcomes if not o.ok}
+        self.config.servers = {n: s for n, s in self.config.servers.items() if n in known or n not in failed}
         return result
 
     async def verify(self, server: str, spec: ServerSpec) -> None:
@@ -179,9 +207,11 @@ class Launcher:
         instance = self.supervisor(server, spec).new_instance()
         try:
             await instance.start()
-            await instance.list_tools(timeout=spec.startup_timeout)
+            tools = await instance.list_tools(timeout=spec.startup_timeout)
         finally:
             await instance.stop()
+        # What it was installed with is what it is trusted with (mcpfleet.security.pins).
+        await asyncio.to_thread(pin_at_install, self.config, server, self.version(server, spec), tools)
 
     def is_installed(self, server: str, spec: ServerSpec) -> bool:
         return installer_for(spec.package).is_installed(server, spec, self.home, self.lock.get(server))
@@ -199,23 +229,46 @@ class Launcher:
     ) -> list[Instance]:
         """Start ``count`` instances of a server not running yet, wait until they are ready, and put
         them behind the router; ``install()`` installs it first (within ``install_timeout``) if
-        it is not installed, else that is an error."""
+        it is not installed, else that is an error.
+
+        A failure is recorded in the server's history: one no retry can mend (not installed, a
+        package the registry lacks, a command not on PATH, a config error) as given up on.
+        """
         async with self._starts.setdefault(server, asyncio.Lock()):
             if server in self.supervisors:
                 return self.supervisors[server].instances
-            if not self.is_installed(server, spec):
-                if install is None:
-                    raise ServerUnavailableError(server, f"not installed; run `mcpfleet install {server}`")
-                await asyncio.wait_for(install(), timeout=install_timeout)
-            supervisor = self.supervisor(server, spec, updater)
-            self.supervisors[server] = supervisor
+            history = self.histories.setdefault(server, StartHistory())
+            history.starting()
+            lasting = True  # until the processes start, a failure is the install's or the config's
+            secrets: list[str] = []
             try:
-                await supervisor.start(count)
-            except BaseException as exc:
-                del self.supervisors[server]
-                await supervisor.stop()
-                self.router.start_failed(server, exc)
+                if not self.is_installed(server, spec) and not self._installed_elsewhere(server, spec):
+                    if install is None:
+                        raise ServerUnavailableError(server, self._not_installed(server))
+                    try:
+                        await asyncio.wait_for(install(), timeout=install_timeout)
+                    except Exception as exc:
+                        outcome = self.installs.get(server)  # the install's own error, not its wrapper
+                        lasting = spec.package.type == "command" or cannot_heal(  # command: not on PATH
+                            outcome.error if outcome and isinstance(exc, InstallError) else exc
+                        )
+                        raise
+                supervisor = self.supervisor(server, spec, updater)
+                self._check_command(server, supervisor.launch)
+                lasting = False
+                self.supervisors[server] = supervisor
+                try:
+                    await supervisor.start(count)
+                except BaseException as exc:
+                    del self.supervisors[server]
+                    secrets = [s for i in supervisor.instances for s in i.secret_values()]
+                    await supervisor.stop()
+                    self.router.start_failed(server, exc)
+                    raise
+            except Exception as exc:
+                history.failed(one_line(exc, secrets).removeprefix(f"{server}: "), permanent=lasting)
                 raise
+            history.succeeded()
             self.router.start_succeeded(server)
             await self.route(server, spec, supervisor)
             self._emit(server, "mcpfleet/started")
@@ -243,6 +296,39 @@ class Launcher:
 
         return dict(zip(names, await asyncio.gather(*(one(n) for n in names)), strict=True))
 
+    def _installed_elsewhere(self, server: str, spec: ServerSpec) -> bool:
+        """Whether another process (``mcpfleet install`` beside ``up``) installed it since; adopt it."""
+        try:
+            record = InstallLock.load(self.home.lock_file).get(server)
+        except FleetError:
+            return False
+        if record is None or record == self.lock.get(server):
+            return False
+        self.lock.set(server, record)
+        return self.is_installed(server, spec)
+
+    def _not_installed(self, server: str) -> str:
+        outcome = self.installs.get(server)
+        if outcome is not None and not outcome.ok:
+            why = one_line(outcome.reason).removeprefix(f"Installing {server!r} failed: ")
+            why = why if len(why) <= 200 else why[:199] + "…"  # the way out must fit in one line too
+            return (
+                f"its install failed: {why}; fix that and `mcpfleet install {server}`, then "
+                f"`mcpfleet restart {server}`"
+            )
+        return f"not installed; run `mcpfleet install {server}`, then `mcpfleet restart {server}`"
+
+    @staticmethod
+    def _check_command(server: str, launch: LaunchSpec) -> None:
+        """A command that is not there fails every start alike: say so once, not on every retry."""
+        command = launch.command[0] if launch.url is None and launch.command else None
+        if command is not None and shutil.which(command) is None:  # a path, or a name on PATH
+            raise ServerStartError(
+                server,
+                f"cannot run {command!r}: it is not on PATH or not executable; install it (or "
+                f"`mcpfleet install {server} --force`), then `mcpfleet restart {server}`",
+            )
+
     def starting(self, server: str) -> bool:
         """Whether a start of the server is under way."""
         return server in self._starts and self._starts[server].locked()
@@ -253,6 +339,7 @@ class Launcher:
 
     async def stop(self, server: str) -> None:
         """Take a running server out of the router and stop its instances."""
+        self.histories.setdefault(server, StartHistory()).stop()
         supervisor = self.supervisors.pop(server, None)
         if supervisor is not None:
             await self.router.detach(server, supervisor.instances)
@@ -279,12 +366,33 @@ class Launcher:
         results = await asyncio.gather(*(i.health_check(timeout) for i in ready), return_exceptions=True)
         return any(r is True for r in results)
 
+    def server_state(self, server: str) -> StateSnapshot:
+        """Where a server is: idle, starting, ready, backing off (until when), gave up, stopped, ..."""
+        return self._states(server)[0]
+
+    def _states(self, server: str) -> tuple[StateSnapshot, list[StateSnapshot]]:
+        supervisor = self.supervisors.get(server)
+        instances = [supervisor.instance_state(i) for i in supervisor.instances] if supervisor else []
+        state = server_state(
+            instances=instances,
+            history=self.histories.get(server),
+            starting=self.starting(server),
+            mode=self.router.load_balancer.mode(server),
+        )
+        return state, instances
+
     def status(self) -> list[dict[str, Any]]:
-        """One row per server: config, install state and its instances' snapshots."""
+        """One row per server: config, install state, its state (see :mod:`mcpfleet.runtime.state`;
+        ``failed`` is why it gave up) and its instances' snapshots, each with its ``phase``."""
         rows = []
         for name, spec in self.config.servers.items():
             record = self.lock.get(name)
             supervisor = self.supervisors.get(name)
+            state, phases = self._states(name)
+            instances = [
+                {**i.snapshot(), "phase": p.state.value, "last_error": p.last_error, "next_try": p.next_try}
+                for i, p in zip(supervisor.instances if supervisor else [], phases, strict=True)
+            ]
             rows.append(
                 {
                     "server": name,
@@ -293,10 +401,11 @@ class Launcher:
                     "version": record.resolved if record else spec.package.version,
                     "installed": installer_for(spec.package).is_installed(name, spec, self.home, record),
                     "enabled": spec.enabled,
-                    "failed": supervisor.failed_reason if supervisor else None,
+                    "failed": state.last_error if state.state is ServerState.GAVE_UP else None,
                     "mode": self.router.load_balancer.mode(name),
                     "backups": list(spec.backups),
-                    "instances": [i.snapshot() for i in supervisor.instances] if supervisor else [],
+                    **state.to_dict(),
+                    "instances": instances,
                 }
             )
         return rows
@@ -332,7 +441,9 @@ class Launcher:
                     resolve(a, variables, where=f"servers.{server}.args[{i}]")
                     for i, a in enumerate(spec.args)
                 ],
-                "headers": resolve_all(spec.headers, variables, where=f"servers.{server}.headers"),
+                "headers": resolve_all(
+                    spec.headers, variables, where=f"servers.{server}.headers", keep_user=True
+                ),
             }
         )
         installer = installer_for(spec.package)
@@ -378,4 +489,5 @@ class Launcher:
 
     def headers(self, server: str, spec: ServerSpec) -> dict[str, str]:
         """The HTTP headers of a remote server (and of its backups), resolved."""
-        return resolve_all(spec.headers, self.variables(server), where=f"servers.{server}.headers")
+        variables = self.variables(server)
+        return resolve_all(spec.headers, variables, where=f"servers.{server}.headers", keep_user=True)

@@ -28,7 +28,7 @@ from mcpfleet.backup.serverdata import ServerData, export_server_data, import_se
 from mcpfleet.catalog import Catalog
 from mcpfleet.clock import Clock
 from mcpfleet.config import FleetConfig, ServerSpec, load_config
-from mcpfleet.exceptions import FleetError, InstallError
+from mcpfleet.exceptions import FleetError, InstallError, ServerUnavailableError
 from mcpfleet.home import FleetHome
 from mcpfleet.install import BatchResult, InstallLock, InstallOutcome, InstallStrategy
 from mcpfleet.latency import CallLatencies
@@ -40,6 +40,7 @@ from mcpfleet.rollout import Progress as RolloutProgress
 from mcpfleet.routing import Router, ToolInfo, tools_of, with_failover
 from mcpfleet.runtime import Instance, Supervisor
 from mcpfleet.runtime.fleet import Event as Listener
+from mcpfleet.runtime.state import ServerState, StateSnapshot
 from mcpfleet.settings import Settings
 
 __all__ = ["InstallStrategy", "MCPManager", "ToolInfo"]
@@ -85,7 +86,7 @@ class MCPManager:
         if home is not None or settings.home is not None:
             self.config.home = str(home if home is not None else settings.home)
         self.home = FleetHome.at(self.config.home_path())
-        self.catalog = catalog or Catalog(self.config.registry_url)
+        self.catalog = catalog or Catalog.for_fleet(self.config)
         self.connection_pool = connection_pool
         self.load_balancer = load_balancer or LoadBalancer()
         self.auto_install = auto_install
@@ -98,6 +99,7 @@ class MCPManager:
             clock=clock, on_event=self._emit, pool=connection_pool,
         )  # fmt: skip
         self.installs = self._launcher.installs  # each server's last install attempt, for metrics
+        self.start_histories = self._launcher.histories  # each server's starts (see server_state)
         self.wanted: set[str] = set()  # asked to run, not stopped since: the health monitor keeps trying
         self._listeners: list[Listener] = []
         self._scaling: dict[str, asyncio.Lock] = {}
@@ -254,8 +256,14 @@ class MCPManager:
         return await self._launcher.health_check(server, timeout)
 
     def status(self) -> list[dict[str, Any]]:
-        """One row per server: config, install state and its instances' snapshots."""
+        """One row per server: config, install state, its state and its instances' snapshots."""
         return self._launcher.status()
+
+    def server_state(self, server: str) -> StateSnapshot:
+        """Where a server is: idle, starting, ready, backing off (until when), gave up, stopped,
+        draining or maintenance, with its last error and restarts (see :mod:`mcpfleet.runtime.state`)."""
+        self.spec(server)
+        return self._launcher.server_state(server)
 
     # ----------------------------------------------------------------- calls
 
@@ -287,6 +295,9 @@ class MCPManager:
         first if need be; ``pin`` keeps a multi-round request on one instance (see :class:`Router`)."""
         spec = self.spec(server)
         if self.supervisor(server) is None or self._launcher.starting(server):
+            state = self._launcher.server_state(server)
+            if state.state is ServerState.GAVE_UP:  # for good: a request does not try it again
+                raise ServerUnavailableError(server, f"it is unavailable: {state.summary()}")
             await self._router.start(server, self.start_server)
         return await self._router.send(
             server, method, dict(params or {}), retry_tools=spec.retry_tools, timeout=timeout,

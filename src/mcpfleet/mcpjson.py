@@ -95,16 +95,19 @@ def _package_from_command(command: str, args: list[str]) -> tuple[Any, list[str]
             return NpmPackage(name=name, version=version), rest[1:]
     if base == "uvx":
         rest = list(args)
-        python = None
+        python, held = None, []
         while rest and rest[0].startswith("-"):
             flag = rest.pop(0)
             if flag == "--python" and rest:
                 python = rest.pop(0)
+            elif flag == "--with" and rest:  # what it is run with: the versions its dependencies get
+                held.append(rest.pop(0))
             elif flag == "--from" and rest:
                 rest.pop(0)
         if rest:
             name, _, version = rest[0].partition("==")
-            return PypiPackage(name=name, version=version or "latest", python=python), rest[1:]
+            package = PypiPackage(name=name, version=version or "latest", python=python, constraints=held)
+            return package, rest[1:]
     if base in {"docker", "podman"} and args[:1] == ["run"]:
         i, run_args = 1, []
         while i < len(args) and args[i].startswith("-"):
@@ -219,7 +222,9 @@ def _command_for(spec: ServerSpec) -> dict[str, Any]:
         return {"command": "npx", "args": ["-y", f"{pkg.name}@{pkg.version}", *spec.args]}
     if isinstance(pkg, PypiPackage):
         pinned = pkg.name if pkg.version == "latest" else f"{pkg.name}=={pkg.version}"
-        return {"command": "uvx", "args": [pinned, *spec.args]}
+        held = [x for c in pkg.constraints for x in ("--with", c)]
+        python = ["--python", pkg.python] if pkg.python else []
+        return {"command": "uvx", "args": [*python, *held, pinned, *spec.args]}
     if isinstance(pkg, OciPackage):
         env_flags = [x for key in spec.env for x in ("-e", key)]
         return {

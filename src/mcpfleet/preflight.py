@@ -8,7 +8,6 @@ installs may get different code).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,12 +15,12 @@ from pathlib import Path
 
 from mcpfleet.config import CommandPackage, FleetConfig, NpmPackage, OciPackage, PypiPackage
 from mcpfleet.exceptions import FleetError
+from mcpfleet.install.pinning import is_pinned
 from mcpfleet.secrets import load_env_file, references
 from mcpfleet.security import check_exposure
 
 __all__ = ["Preflight", "preflight"]
 
-_EXACT = re.compile(r"^v?\d+(\.\d+)*([-+.][0-9A-Za-z.-]+)?$")  # 1.2.3, 2026.10.19, 1.0.0-rc.1
 _BUILTIN = frozenset({"MCPFLEET_HOME", "MCPFLEET_SERVER_DATA"})
 
 
@@ -31,10 +30,6 @@ class Preflight:
 
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _is_pinned(version: str) -> bool:
-    return bool(_EXACT.match(version)) and version not in ("latest",)
 
 
 def _runnable(command: str, path: str | None) -> bool:
@@ -74,10 +69,15 @@ def preflight(config: FleetConfig, environ: Mapping[str, str] | None = None) -> 
             shutil.which(e, path=path) for e in ("docker", "podman")
         ):
             found.problems.append(f"{where}: no container engine (docker or podman) is installed here")
-        if isinstance(package, NpmPackage | PypiPackage | OciPackage) and not _is_pinned(package.version):
+        if isinstance(package, NpmPackage | PypiPackage | OciPackage) and not is_pinned(package.version):
+            how = (
+                "an exact tag"
+                if isinstance(package, OciPackage)
+                else "an exact version (`mcpfleet config validate --pin` writes the current one)"
+            )
             found.warnings.append(
                 f"{where}.package.version: {package.version!r} is not pinned, so two installs may get "
-                "different code; write an exact version (`mcpfleet status` shows the one installed)"
+                f"different code; write {how}"
             )
         missing = sorted(
             {

@@ -6,6 +6,9 @@ Supported forms, inside any env value or header:
 - ``${VAR:-default}``: the same, with a default when unset;
 - ``${file:/path/to/secret}``: the content of a file (trailing newline stripped), as
   Docker and Kubernetes mount secrets;
+- ``${user:NAME}``: the calling principal's own secret ``NAME`` (``mcpfleet secrets set
+  --principal alice NAME``), filled in by the gateway per call; in the headers of remote
+  servers only (see :mod:`mcpfleet.security.user_secrets`);
 - ``$$``: a literal ``$``.
 
 The fleet also provides ``MCPFLEET_HOME`` and ``MCPFLEET_SERVER_DATA`` (the server's own
@@ -24,6 +27,7 @@ from dotenv import dotenv_values
 from mcpfleet.exceptions import SecretError
 
 __all__ = [
+    "PER_CALLER_ONLY_IN_HEADERS",
     "REDACTED",
     "is_secret_key",
     "load_env_file",
@@ -32,9 +36,15 @@ __all__ = [
     "resolve",
     "resolve_all",
     "url_without_password",
+    "user_references",
 ]
 
 REDACTED = "***"
+USER_PREFIX = "user:"  # ${user:NAME}: a secret of the calling principal, resolved per call
+PER_CALLER_ONLY_IN_HEADERS = (
+    "${user:NAME} (a secret of each caller) works only in the headers of remote servers; "
+    "a stdio server's env and args are shared by every caller of its processes"
+)
 _REF = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}")
 _SECRET_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|cookie)", re.I
@@ -56,18 +66,37 @@ def references(value: str) -> list[str]:
     names = []
     for match in _REF.finditer(value):
         body = match.group("body")
-        if body is not None:
+        if body is not None and not body.startswith(USER_PREFIX):
             names.append(body.split(":-", 1)[0] if not body.startswith("file:") else body)
     return names
 
 
-def resolve(value: str, variables: Mapping[str, str], *, where: str) -> str:
-    """Expand one template. ``where`` names it in errors (``servers.github.env.TOKEN``)."""
+def user_references(value: str) -> list[str]:
+    """The per-caller secrets (``${user:NAME}``) a template refers to."""
+    return [
+        body[len(USER_PREFIX) :]
+        for match in _REF.finditer(value)
+        if (body := match.group("body")) is not None and body.startswith(USER_PREFIX)
+    ]
+
+
+def resolve(value: str, variables: Mapping[str, str], *, where: str, keep_user: bool = False) -> str:
+    """Expand one template. ``where`` names it in errors (``servers.github.env.TOKEN``).
+
+    ``keep_user`` leaves ``${user:NAME}`` as it is, for the gateway to fill in per caller;
+    without it such a reference is an error (it only works in a remote server's headers)."""
 
     def expand(match: re.Match[str]) -> str:
         body = match.group("body")
         if body is None:
             return "$"
+        if body.startswith(USER_PREFIX):
+            if keep_user:
+                return match.group(0)
+            raise SecretError(
+                f"{where}: ${{{body}}} is a per-caller secret, which only the headers of remote "
+                "servers can use (the gateway fills it in for each call); use ${VAR} here"
+            )
         if body.startswith("file:"):
             path = Path(body[5:]).expanduser()
             try:
@@ -93,8 +122,10 @@ def resolve(value: str, variables: Mapping[str, str], *, where: str) -> str:
     return _REF.sub(expand, value)
 
 
-def resolve_all(values: Mapping[str, str], variables: Mapping[str, str], *, where: str) -> dict[str, str]:
-    return {key: resolve(val, variables, where=f"{where}.{key}") for key, val in values.items()}
+def resolve_all(
+    values: Mapping[str, str], variables: Mapping[str, str], *, where: str, keep_user: bool = False
+) -> dict[str, str]:
+    return {k: resolve(v, variables, where=f"{where}.{k}", keep_user=keep_user) for k, v in values.items()}
 
 
 def is_secret_key(key: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from mcpfleet.config import (
     parse_config,
 )
 from mcpfleet.exceptions import UnknownServerError
+from mcpfleet.manager import MCPManager
 from mcpfleet.secrets import resolve, resolve_all
 
 ENTRIES = Catalog().builtin()
@@ -100,7 +102,9 @@ def test_published_packages_and_pinned_versions() -> None:
     assert by_name["time"] == PypiPackage(name="mcp-server-time", version="2026.10.19")
     assert by_name["git"] == PypiPackage(name="mcp-server-git", version="2026.10.19")
     assert by_name["fetch"] == PypiPackage(name="mcp-server-fetch", version="2026.10.24")
-    assert by_name["sqlite"] == PypiPackage(name="mcp-server-sqlite", version="2025.4.25")
+    sqlite = PypiPackage(name="mcp-server-sqlite", version="2025.4.25", constraints=["mcp<2"])
+    assert by_name["sqlite"] == sqlite  # its last release predates mcp 2
+    assert by_name["docker"] == PypiPackage(name="mcp-server-docker", version="0.3.0", python="3.12")
     assert by_name["github"] == OciPackage(image="ghcr.io/github/github-mcp-server", version="latest")
     assert isinstance(by_name["github-remote"], RemotePackage)
 
@@ -146,3 +150,23 @@ async def test_offline_search_of_the_builtin_catalog() -> None:
     assert len(await catalog.search("", limit=5)) == 5
     assert len(await catalog.search("")) == min(30, len(ENTRIES))
     assert await catalog.search("no such thing at all", include_registry=False) == []
+
+
+@pytest.mark.slow
+@pytest.mark.pypi
+@pytest.mark.timeout(300)
+async def test_sqlite_installs_as_pinned_and_lists_its_tools(tmp_path: Path) -> None:
+    """mcp-server-sqlite 2025.4.25 predates mcp 2 and crashes with it; the entry holds mcp below 2."""
+    async with MCPManager(FleetConfig(registry_url="http://127.0.0.1:9"), home=tmp_path / "home") as manager:
+        result = await manager.batch_install(["sqlite"], verify=True)  # verify: start, list its tools
+        assert result.ok, result.failed
+        tools = {t.tool["name"] for t in await manager.list_tools("sqlite")}
+        assert {"read_query", "write_query", "list_tables"} <= tools
+        record = manager.lock.get("sqlite")
+        assert record is not None and record.constraints == ("mcp<2",)
+
+        # Without the constraint, it installs with mcp 2, does not start, and is not kept.
+        package = manager.spec("sqlite").package.model_copy(update={"constraints": []})
+        manager.config.servers["bare"] = manager.spec("sqlite").model_copy(update={"package": package})
+        bare = (await manager.batch_install(["bare"], verify=True)).by_server("bare")
+        assert not bare.ok and "list_resources" in (bare.reason or "") and manager.lock.get("bare") is None

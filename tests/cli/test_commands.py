@@ -146,3 +146,69 @@ def test_up_beyond_loopback_without_auth_is_refused_before_anything_is_installed
     assert done.returncode != 0
     assert "auth" in (done.stdout + done.stderr)
     assert not (tmp_path / "home" / "configs" / "install-lock.json").exists()
+
+
+def hand_written(tmp_path: Path) -> tuple[str, str, str]:
+    """A fleet file as a person writes it: comments, an inline entry, odd key order, blank lines.
+    Returns its text split around the `toy` entry (head, toy, rest)."""
+    args = f"[{SERVERS / 'toy.py'}]"
+    head = "# Our fleet, written by hand.\nservers:\n  # toy: the test server\n"
+    toy_entry = f"  toy: {{package: {{type: command, command: {sys.executable}}}, args: {args}}}   # inline\n"
+    rest = (
+        "\n"
+        "  other:\n"
+        f"    args: {args}\n"
+        "    package:\n"
+        f"      command: {sys.executable}\n"
+        "      type: command\n"
+        "# end of servers\n"
+        "gateway: {port: 8765}   # fixed\n"
+    )
+    (tmp_path / "mcpfleet.yaml").write_text(head + toy_entry + rest)
+    return head, toy_entry, rest
+
+
+@pytest.mark.slow
+@pytest.mark.pypi
+@pytest.mark.timeout(300)
+def test_install_and_remove_touch_only_their_own_entry(tmp_path: Path) -> None:
+    head, toy_entry, rest = hand_written(tmp_path)
+    fleet = tmp_path / "mcpfleet.yaml"
+    run(tmp_path, "install", "time")  # from the built-in catalog
+    text = fleet.read_text()
+    end = rest.index("# end of servers")
+    added = text[len(head + toy_entry + rest[:end]) : len(text) - len(rest[end:])]
+    assert text == head + toy_entry + rest[:end] + added + rest[end:]
+    assert added == (
+        "\n  time:\n"
+        "    package: {type: pypi, name: mcp-server-time, version: 2026.10.19}\n"
+        "    description: Current time and time-zone conversion\n"
+    )
+    assert "home" not in text  # MCPFLEET_HOME is set for the command; the file never says it
+    lock = json.loads((tmp_path / "home/configs/install-lock.json").read_text())["servers"]
+    assert set(lock) == {"time"}
+
+    done = run(tmp_path, "remove", "toy", "time")
+    assert fleet.read_text() == head.replace("  # toy: the test server\n", "") + rest.removeprefix("\n")
+    assert json.loads((tmp_path / "home/configs/install-lock.json").read_text())["servers"] == {}
+    assert not (tmp_path / "home/servers/time").exists() and "its data stays" in done.stdout
+    unknown = run(tmp_path, "remove", "nope", check=False)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_failed_install_changes_nothing_and_fails_every_time(tmp_path: Path) -> None:
+    write_fleet(tmp_path, {"toy": toy()})
+    run(tmp_path, "install", "toy")
+    ghost = "\n# PyPI has none\n  ghost: {package: {type: pypi, name: mcpfleet-no-such-package-xyz}}\n"
+    fleet = tmp_path / "mcpfleet.yaml"
+    fleet.write_text(fleet.read_text().replace("servers:\n", "servers:" + ghost, 1))
+    before, lock = fleet.read_bytes(), (tmp_path / "home/configs/install-lock.json").read_bytes()
+    for _ in range(2):
+        done = run(tmp_path, "install", "ghost", check=False)
+        assert done.returncode == 1 and "PyPI has no mcpfleet-no-such-package-xyz" in done.stdout
+        assert "already installed" not in done.stdout
+        assert fleet.read_bytes() == before
+        assert (tmp_path / "home/configs/install-lock.json").read_bytes() == lock
+        assert not (tmp_path / "home/servers/ghost").exists()

@@ -24,6 +24,9 @@ COMMANDS = [
     ["health"],
     ["drain", "time"],
     ["maintenance", "time", "on"],
+    ["start", "time"],
+    ["stop", "time"],
+    ["restart", "time"],
     ["approve"],
     ["update", "time", "1.0"],
     ["config", "validate"],
@@ -98,3 +101,18 @@ def test_up_on_a_port_in_use_says_so_before_installing_anything(tmp_path: Path) 
     assert f"pid {os.getpid()}" in done.stderr  # who holds it
     assert "Traceback" not in done.stderr and "Task was destroyed" not in done.stderr
     assert not (tmp_path / "home" / "servers").exists()  # nothing was installed
+
+
+HEAVY = ("sqlalchemy", "kubernetes", "opentelemetry", "uvicorn", "starlette", "mcp", "httpx", "pydantic")
+
+
+def test_importing_the_command_line_leaves_the_heavy_libraries_for_the_commands_that_use_them() -> None:
+    # A new interpreter: this one has imported everything already.
+    probe = (
+        "import sys, mcpfleet.cli.main\n"
+        f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == [], f"importing mcpfleet.cli.main imported {done.stdout.strip()}"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,8 +21,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from database_helpers import previous_release_sqlite
 from helpers import fleet, free_port, own_server, wait_port
 from mcpfleet.config import HealthConfig, RestartPolicy, dump_config
+from mcpfleet.migrations import VERSION_TABLE
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -125,3 +128,35 @@ async def _equals(value: Any, expected: float) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_up_upgrades_the_previous_release_database_first(tmp_path: Path) -> None:
+    previous_release_sqlite(tmp_path / "home").dispose()
+    config = fleet(tmp_path / "home", work=own_server("work_server.py"))
+    (tmp_path / "mcpfleet.yaml").write_text(dump_config(config))
+    port = free_port()
+    log = (tmp_path / "up.log").open("wb")
+    up = _start_up(tmp_path / "mcpfleet.yaml", port, log)
+    try:
+        await wait_port(port, within=60)
+        with sqlite3.connect(tmp_path / "home" / "fleet.db") as conn:
+            assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [("0002",)]
+            assert conn.execute("SELECT count(*) FROM audit_records").fetchone() == (12,)
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(timeout=30)
+        log.close()
+
+
+def test_up_refuses_a_database_it_cannot_upgrade_before_starting_anything(tmp_path: Path) -> None:
+    """A database from a newer mcpfleet: one line, exit 1, no server started."""
+    previous_release_sqlite(tmp_path / "home").upgrade()
+    with sqlite3.connect(tmp_path / "home" / "fleet.db") as conn:
+        conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0999'")
+    config = fleet(tmp_path / "home", work=own_server("work_server.py"))
+    (tmp_path / "mcpfleet.yaml").write_text(dump_config(config))
+    command = [sys.executable, "-m", "mcpfleet", "-c", str(tmp_path / "mcpfleet.yaml"), "up", "--port", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "at schema revision '0999', which this mcpfleet does not know" in done.stderr
+    assert "Traceback" not in done.stderr and "Fleet home" not in done.stdout  # stopped before starting

@@ -32,7 +32,12 @@ MODERN = {
 }
 HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}
 ACCESS = {
-    "roles": {"admin": ["all"], "developer": ["read", "execute", "list"], "viewer": ["read", "list"]},
+    "roles": {
+        "admin": ["all"],
+        "developer": ["read", "execute", "list"],
+        "viewer": ["read", "list"],
+        "reader": ["read", "list"],  # no grant on toy: READ calls its readOnlyHint tools
+    },
     "servers": {"toy": {"admin": ["*"], "developer": ["echo", "pid"], "viewer": ["echo"]}},
 }
 
@@ -57,7 +62,9 @@ async def secured(tmp_path: Path) -> AsyncIterator[Fleet]:
         )
         config.access = AccessConfig.model_validate(ACCESS)
         store = ApiKeyStore(Database.for_fleet(config))
-        keys = {role: store.create(f"{role}-key", role)[0] for role in ("admin", "developer", "viewer")}
+        keys = {
+            role: store.create(f"{role}-key", role)[0] for role in ("admin", "developer", "viewer", "reader")
+        }
         async with MCPManager(config, auto_install=True) as manager:
             await manager.start_all()
             async with serve_gateway(manager) as url:
@@ -98,12 +105,27 @@ async def test_each_role_sees_and_calls_only_what_it_may(secured: Fleet) -> None
         viewer = {"x-api-key": secured.keys["viewer"]}
         listed = await rpc(http, f"{secured.url}/virtual/tiny/mcp", "tools/list", {}, **viewer)
         assert [t["name"] for t in listed.json()["result"]["tools"]] == ["toy__echo"]
-        # A viewer may list echo, never call it; a developer calls echo but not crash, on every path.
-        denied = await rpc(
+        # The viewer's grant names echo alone: it calls echo without EXECUTE, and nothing else there.
+        granted = await rpc(
             http, f"{secured.url}/mcp", "tools/call", {"name": "toy__echo", "arguments": {}}, **viewer
         )
+        assert "result" in granted.json()
+        denied = await rpc(
+            http, f"{secured.url}/mcp", "tools/call", {"name": "toy__pid", "arguments": {}}, **viewer
+        )
         assert denied.json()["error"]["code"] == -32003
-        assert "EXECUTE permission" in denied.json()["error"]["message"]
+        assert "access.servers.toy" in denied.json()["error"]["message"]
+        # Without a grant, READ calls a tool marked readOnlyHint (echo); pid needs EXECUTE.
+        reader = {"x-api-key": secured.keys["reader"]}
+        read_only = await rpc(
+            http, f"{secured.url}/mcp", "tools/call", {"name": "toy__echo", "arguments": {}}, **reader
+        )
+        assert "result" in read_only.json()
+        refused = await rpc(
+            http, f"{secured.url}/mcp", "tools/call", {"name": "toy__pid", "arguments": {}}, **reader
+        )
+        assert "EXECUTE permission" in refused.json()["error"]["message"]
+        # A developer calls echo but not crash, on every path.
         developer = {"x-api-key": secured.keys["developer"]}
         ok = await rpc(
             http,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcpfleet.config import CommandPackage, NpmPackage, OciPackage, PypiPackage, ServerSpec
+from mcpfleet.exceptions import ServerStartError
 from mcpfleet.home import FleetHome
 from mcpfleet.install import InstallLock, InstallStrategy, install_many, installer_for
 from mcpfleet.install.oci import engine_cli
@@ -138,3 +139,22 @@ async def test_command_not_found_and_oci_without_engine(tmp_path: Path) -> None:
         if result.by_server("image").ok:
             pytest.skip("a container engine runs here, so the no-engine error cannot be shown")
         assert "container engine" in reason or "image" in reason
+
+
+async def test_a_server_that_fails_its_check_is_not_kept_and_fails_again(tmp_path: Path) -> None:
+    """A failed verify leaves the lock as it was: the next install tries again, never "already installed"."""
+    home = FleetHome.at(tmp_path).ensure()
+    lock = InstallLock.load(home.lock_file)
+    spec = ServerSpec(package=CommandPackage(command=shutil.which("true") or "/bin/true"))
+
+    async def broken(server: str, spec: ServerSpec) -> None:
+        raise ServerStartError(server, "exited with code 3")
+
+    for _ in range(2):
+        outcome = (await install_many({"c": spec}, home, lock, verify=broken)).by_server("c")
+        assert not outcome.ok and not outcome.skipped and "not kept" in (outcome.reason or "")
+        assert lock.get("c") is None and InstallLock.load(home.lock_file).get("c") is None
+    assert (await install_many({"c": spec}, home, lock)).ok  # no check: installed
+    record = lock.get("c")
+    outcome = (await install_many({"c": spec}, home, lock, force=True, verify=broken)).by_server("c")
+    assert not outcome.ok and lock.get("c") == record == InstallLock.load(home.lock_file).get("c")

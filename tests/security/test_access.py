@@ -1,4 +1,7 @@
-"""Access control: the guide's example verbatim, then the whole matrix of roles, servers and tools."""
+"""Access control: the guide's example verbatim, then the whole matrix of roles, servers and tools.
+
+The rule: a role's grant on a server is its exact allow list there; with no grant, a tool marked
+readOnlyHint needs READ and any other EXECUTE; a role with ADMIN is bound by its permissions only."""
 
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ def test_the_guides_example() -> None:
     assert ac.check_permission("developer", "filesystem", "write_file") is False
     assert ac.check_permission("developer", "filesystem", "read_file") is True
     assert ac.check_permission("admin", "filesystem", "write_file") is True
+    # The viewer's grant names list_directory: the operator allowed it, though viewer has no EXECUTE.
+    assert ac.check_permission("viewer", "filesystem", "list_directory") is True
+    assert ac.check_permission("viewer", "filesystem", "read_file") is False
 
 
 @pytest.mark.parametrize(
@@ -42,7 +48,7 @@ def test_the_guides_example() -> None:
         ("developer", "list_directory", True, True),
         ("developer", "write_file", False, False),
         ("developer", "delete_file", False, False),
-        ("viewer", "list_directory", False, True),  # LIST without EXECUTE: seen, not called
+        ("viewer", "list_directory", True, True),  # granted: called without EXECUTE
         ("viewer", "read_file", False, False),
         ("stranger", "list_directory", False, False),  # an undeclared role has nothing
     ],
@@ -54,14 +60,37 @@ def test_matrix_on_a_server_with_an_entry(role: str, tool: str, execute: bool, l
     assert (tool in ac.visible_tools(role, "filesystem", FS_TOOLS)) is listed
 
 
-def test_servers_without_an_entry_are_closed_except_to_admin_or_a_default() -> None:
+def test_without_a_grant_read_only_tools_need_read_and_others_execute() -> None:
     ac = guide()
     assert ac.check_permission("admin", "github", "create_issue")
-    assert not ac.check_permission("developer", "github", "create_issue")
-    assert ac.visible_tools("developer", "github", ["create_issue"]) == []
-    ac.set_server_permissions("*", {"developer": ["get_*"]})
+    assert ac.check_permission("developer", "github", "create_issue")
+    assert not ac.check_permission("viewer", "github", "create_issue")
+    assert not ac.check_permission("viewer", "github", "get_issue")
+    assert ac.check_permission("viewer", "github", "get_issue", read_only=True)
+    ac.add_role("lister", [Permission.LIST])
+    assert not ac.check_permission("lister", "github", "get_issue", read_only=True)
+    assert ac.visible_tools("viewer", "github", ["get_issue", "create_issue"]) == [
+        "get_issue",
+        "create_issue",
+    ]
+    # A role left out of a server's entry keeps what its permissions give there.
+    ac.add_role("tester", [Permission.READ, Permission.EXECUTE, Permission.LIST])
+    assert ac.check_permission("tester", "filesystem", "write_file")
+    # A grant overrides the permissions both ways: it allows what it names and nothing else,
+    # read-only or not; an empty grant closes the server to the role.
+    assert not ac.check_permission("developer", "filesystem", "write_file", read_only=True)
+    ac.set_server_permissions("github", {"developer": []})
+    assert not ac.check_permission("developer", "github", "get_issue", read_only=True)
+    assert ac.visible_tools("developer", "github", ["get_issue"]) == []
+
+
+def test_the_default_entry_applies_to_servers_without_their_own() -> None:
+    ac = guide()
+    ac.set_server_permissions("*", {"developer": ["get_*"], "viewer": []})
     assert ac.check_permission("developer", "github", "get_issue")
     assert not ac.check_permission("developer", "github", "create_issue")
+    assert not ac.check_permission("viewer", "github", "get_issue", read_only=True)
+    assert not ac.check_server("viewer", "github", Permission.READ)
     # A server's own entry replaces the default rather than adding to it.
     assert not ac.check_permission("developer", "filesystem", "get_stats")
 
@@ -75,16 +104,20 @@ def test_globs_and_several_roles() -> None:
     assert ac.check_permission(both, "filesystem", "read_file")  # any role grants
     assert ac.check_permission(["viewer", "developer"], "filesystem", "read_file")
     assert ac.visible_tools(both, "filesystem", FS_TOOLS) == ["read_file", "list_directory"]
-    # Permissions are not pooled across roles: EXECUTE from one, the grant from another.
+    # Permissions are not pooled across roles: LIST from one, the grant from another.
     ac.add_role("runner", [Permission.EXECUTE])
-    assert not ac.check_permission(["runner", "viewer"], "filesystem", "list_directory")
+    ac.set_server_permissions("filesystem", {"runner": ["read_file"], "viewer": ["list_*"]})
+    assert ac.check_permission(["runner", "viewer"], "filesystem", "read_file")  # runner's grant
+    assert not ac.check_permission(["runner", "viewer"], "filesystem", "read_file", Permission.LIST)
 
 
 def test_read_write_and_admin_permissions() -> None:
     ac = guide()
     ac.add_role("ops", [Permission.ADMIN, Permission.LIST])
     assert ac.check_server("viewer", "filesystem", Permission.READ)
-    assert not ac.check_server("viewer", "github", Permission.READ)
+    assert ac.check_server("viewer", "github", Permission.READ)  # no grant: READ decides
+    ac.set_server_permissions("github", {"viewer": []})
+    assert not ac.check_server("viewer", "github", Permission.READ)  # an empty grant closes it
     assert ac.is_admin("admin") and ac.is_admin("ops") and not ac.is_admin("developer")
     assert ac.has_permission("admin", Permission.WRITE) and not ac.has_permission(
         "developer", Permission.WRITE
@@ -98,19 +131,29 @@ def test_read_write_and_admin_permissions() -> None:
 def test_denial_reasons_name_what_is_missing() -> None:
     ac = guide()
     assert ac.denial_reason("developer", "filesystem", "read_file") is None
+    assert ac.denial_reason("viewer", "filesystem", "list_directory") is None
     assert "needs the EXECUTE permission, which role(s) viewer lack (they have: list, read)" in str(
-        ac.denial_reason("viewer", "filesystem", "list_directory")
+        ac.denial_reason("viewer", "github", "create_issue")
+    )
+    assert "or grant the tool under access.servers.github" in str(
+        ac.denial_reason("viewer", "github", "create_issue")
+    )
+    ac.add_role("lister", [Permission.LIST])
+    assert "calling a tool marked readOnlyHint needs the READ permission" in str(
+        ac.denial_reason("lister", "github", "get_issue", read_only=True)
     )
     reason = str(ac.denial_reason("developer", "filesystem", "write_file"))
     assert "access.servers.filesystem does not grant it to role(s) developer" in reason
     assert "it allows list_directory, read_file" in reason
-    assert "server 'github' has no access entry" in str(ac.denial_reason("developer", "github", "x"))
     assert "the caller has no role" in str(ac.denial_reason(Principal.anonymous(), "filesystem", "x"))
     assert "reading resources and prompts on 'github'" in str(
-        ac.denial_reason("viewer", "github", None, Permission.READ)
+        ac.denial_reason("lister", "github", None, Permission.READ)
     )
+    with pytest.raises(PermissionDeniedError, match="does not grant it to role"):
+        ac.require("viewer", "filesystem", "read_file")
     with pytest.raises(PermissionDeniedError, match="EXECUTE"):
-        ac.require("viewer", "filesystem", "list_directory")
+        ac.require("viewer", "github", "create_issue")
+    ac.require("viewer", "github", "get_issue", read_only=True)
     ac.require("admin", "filesystem", "delete_file")
 
 

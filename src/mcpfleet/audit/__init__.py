@@ -15,22 +15,27 @@ Retention (:class:`RetentionPolicy`, ``mcpfleet audit prune``, :class:`AuditPrun
 
 from __future__ import annotations
 
-from mcpfleet.audit.chain import BrokenRecord, VerifyResult
-from mcpfleet.audit.checkpoint import Checkpoint, CheckpointKey
-from mcpfleet.audit.config import AuditConfig
-from mcpfleet.audit.logger import AuditLogger
-from mcpfleet.audit.masking import Masker
-from mcpfleet.audit.records import AuditQuery, AuditRecord
-from mcpfleet.audit.retention import PruneResult, RetentionPolicy
-from mcpfleet.audit.schedule import AuditPruner
-from mcpfleet.audit.stores import (
-    BaseAuditStore,
-    JsonlAuditStore,
-    PostgresAuditStore,
-    SqlAuditStore,
-    SqliteAuditStore,
-)
-from mcpfleet.audit.writer import AuditStats
+from typing import TYPE_CHECKING
+
+from mcpfleet.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mcpfleet.audit.chain import BrokenRecord, VerifyResult
+    from mcpfleet.audit.checkpoint import Checkpoint, CheckpointKey
+    from mcpfleet.audit.config import AuditConfig
+    from mcpfleet.audit.logger import AuditLogger
+    from mcpfleet.audit.masking import Masker
+    from mcpfleet.audit.records import AuditQuery, AuditRecord
+    from mcpfleet.audit.retention import PruneResult, RetentionPolicy
+    from mcpfleet.audit.schedule import AuditPruner
+    from mcpfleet.audit.stores import (
+        BaseAuditStore,
+        JsonlAuditStore,
+        PostgresAuditStore,
+        SqlAuditStore,
+        SqliteAuditStore,
+    )
+    from mcpfleet.audit.writer import AuditStats
 
 __all__ = [
     "AuditConfig",
@@ -52,3 +57,25 @@ __all__ = [
     "SqliteAuditStore",
     "VerifyResult",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "mcpfleet.audit.chain": ["BrokenRecord", "VerifyResult"],
+        "mcpfleet.audit.checkpoint": ["Checkpoint", "CheckpointKey"],
+        "mcpfleet.audit.config": ["AuditConfig"],
+        "mcpfleet.audit.logger": ["AuditLogger"],
+        "mcpfleet.audit.masking": ["Masker"],
+        "mcpfleet.audit.records": ["AuditQuery", "AuditRecord"],
+        "mcpfleet.audit.retention": ["PruneResult", "RetentionPolicy"],
+        "mcpfleet.audit.schedule": ["AuditPruner"],
+        "mcpfleet.audit.stores": [
+            "BaseAuditStore",
+            "JsonlAuditStore",
+            "PostgresAuditStore",
+            "SqlAuditStore",
+            "SqliteAuditStore",
+        ],
+        "mcpfleet.audit.writer": ["AuditStats"],
+    },
+)

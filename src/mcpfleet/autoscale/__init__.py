@@ -42,12 +42,17 @@ In ``mcpfleet.yaml`` (``mcpfleet up`` runs it when enabled)::
 
 from __future__ import annotations
 
-from mcpfleet.autoscale.autoscaler import AutoScaler
-from mcpfleet.autoscale.base import BaseScaler, Usage
-from mcpfleet.autoscale.config import AutoscaleConfig, ScalingTargets
-from mcpfleet.autoscale.kubernetes import KubernetesScaler
-from mcpfleet.autoscale.local import LocalScaler
-from mcpfleet.autoscale.policy import Decider, Decision, Reading
+from typing import TYPE_CHECKING
+
+from mcpfleet.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mcpfleet.autoscale.autoscaler import AutoScaler
+    from mcpfleet.autoscale.base import BaseScaler, Usage
+    from mcpfleet.autoscale.config import AutoscaleConfig, ScalingTargets
+    from mcpfleet.autoscale.kubernetes import KubernetesScaler
+    from mcpfleet.autoscale.local import LocalScaler
+    from mcpfleet.autoscale.policy import Decider, Decision, Reading
 
 __all__ = [
     "AutoScaler",
@@ -61,3 +66,15 @@ __all__ = [
     "ScalingTargets",
     "Usage",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "mcpfleet.autoscale.autoscaler": ["AutoScaler"],
+        "mcpfleet.autoscale.base": ["BaseScaler", "Usage"],
+        "mcpfleet.autoscale.config": ["AutoscaleConfig", "ScalingTargets"],
+        "mcpfleet.autoscale.kubernetes": ["KubernetesScaler"],
+        "mcpfleet.autoscale.local": ["LocalScaler"],
+        "mcpfleet.autoscale.policy": ["Decider", "Decision", "Reading"],
+    },
+)

@@ -39,10 +39,15 @@ uncached. In the gateway, for each ``tools/call``::
 
 from __future__ import annotations
 
-from mcpfleet.cache.base import BaseCache, CacheStats, CacheStrategy, key
-from mcpfleet.cache.config import CacheConfig, ServerCachePolicy, ToolPolicy
-from mcpfleet.cache.facade import MCPCache
-from mcpfleet.cache.memory import MemoryCache
+from typing import TYPE_CHECKING
+
+from mcpfleet.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mcpfleet.cache.base import BaseCache, CacheStats, CacheStrategy, key
+    from mcpfleet.cache.config import CacheConfig, ServerCachePolicy, ToolPolicy
+    from mcpfleet.cache.facade import MCPCache
+    from mcpfleet.cache.memory import MemoryCache
 
 # RedisCache lives in mcpfleet.cache.redis and is not imported here: redis-py takes about
 # 0.35 s to import, and every CLI command loads the fleet config, which imports this package.
@@ -57,3 +62,13 @@ __all__ = [
     "ToolPolicy",
     "key",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "mcpfleet.cache.base": ["BaseCache", "CacheStats", "CacheStrategy", "key"],
+        "mcpfleet.cache.config": ["CacheConfig", "ServerCachePolicy", "ToolPolicy"],
+        "mcpfleet.cache.facade": ["MCPCache"],
+        "mcpfleet.cache.memory": ["MemoryCache"],
+    },
+)

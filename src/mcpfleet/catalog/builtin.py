@@ -5,13 +5,21 @@ versions are pinned where a release is known to work, else "latest". What a serv
 the user is declared the registry's way (required / secret environment variables, arguments
 with a ``valueHint``), so :func:`~mcpfleet.catalog.convert.to_server_spec` turns it into
 ``${NAME}`` references. ``${MCPFLEET_SERVER_DATA}`` is the server's own data folder.
+
+A package whose own dependencies moved on since its release is pinned to what works (a
+:class:`PinnedPackage`: PyPI ``constraints``, npm ``overrides``, a ``python`` version): they
+go into the fleet file with the server, so its install is the one that was tried.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import Field
+
 from mcpfleet.catalog.schema import Argument, EnvironmentVariable, Input, Package, Remote, ServerJson
 
-__all__ = ["builtin_servers"]
+__all__ = ["PinnedPackage", "builtin_servers"]
 
 MCP = "@modelcontextprotocol/"
 DATA = "${MCPFLEET_SERVER_DATA}"
@@ -63,27 +71,50 @@ def ask(
     )
 
 
-def npm(identifier: str, version: str, *env: EnvironmentVariable, args: tuple[Argument, ...] = ()) -> Package:
-    return Package(
+class PinnedPackage(Package):
+    """A built-in package with what it needs beyond ``server.json``: constraints on its PyPI
+    dependencies, overrides of its npm dependencies, the Python its venv needs."""
+
+    constraints: tuple[str, ...] = ()
+    overrides: Mapping[str, str] = Field(default_factory=dict)
+    python: str | None = None
+
+
+def npm(
+    identifier: str,
+    version: str,
+    *env: EnvironmentVariable,
+    args: tuple[Argument, ...] = (),
+    overrides: Mapping[str, str] | None = None,
+) -> Package:
+    return PinnedPackage(
         registry_type="npm",
         identifier=identifier,
         version=version,
         runtime_hint="npx",
         environment_variables=list(env),
         package_arguments=list(args),
+        overrides=dict(overrides or {}),
     )
 
 
 def pypi(
-    identifier: str, version: str, *env: EnvironmentVariable, args: tuple[Argument, ...] = ()
+    identifier: str,
+    version: str,
+    *env: EnvironmentVariable,
+    args: tuple[Argument, ...] = (),
+    constraints: tuple[str, ...] = (),
+    python: str | None = None,
 ) -> Package:
-    return Package(
+    return PinnedPackage(
         registry_type="pypi",
         identifier=identifier,
         version=version,
         runtime_hint="uvx",
         environment_variables=list(env),
         package_arguments=list(args),
+        constraints=constraints,
+        python=python,
     )
 
 
@@ -140,8 +171,10 @@ def builtin_servers() -> list[Builtin]:
               pypi("mcp-server-fetch", "2026.10.24")),
         entry("git", (), "Read, search and change a local Git repository",
               pypi("mcp-server-git", "2026.10.19")),
+        # Its last release predates mcp 2 (no more Server.list_resources): hold mcp below 2.
         entry("sqlite", ("sqlite3",), "Query and change a SQLite database",
-              pypi("mcp-server-sqlite", "2025.4.25", args=(option("--db-path", DATA + "/sqlite.db"),))),
+              pypi("mcp-server-sqlite", "2025.4.25", args=(option("--db-path", DATA + "/sqlite.db"),),
+                   constraints=("mcp<2",))),
         entry("postgres", ("postgresql", "pg"), "Read-only SQL access to a PostgreSQL database",
               npm(MCP + "server-postgres", "0.6.2",
                   args=(ask("postgres_url", "postgresql://user:password@host/db", is_secret=True),))),
@@ -205,7 +238,7 @@ def builtin_servers() -> list[Builtin]:
         entry("duckduckgo", ("ddg",), "Web search with DuckDuckGo, no API key",
               pypi("duckduckgo-mcp-server", "0.7.0")),
         entry("docker", (), "Manage Docker containers, images, networks and volumes",
-              pypi("mcp-server-docker", "0.3.0")),
+              pypi("mcp-server-docker", "0.3.0", python="3.12")),  # it requires Python 3.12+
         entry("deepwiki", (), "Questions about public GitHub repositories (hosted by Devin)",
               Remote(url="https://mcp.deepwiki.com/mcp")),
     ]  # fmt: skip

@@ -5,31 +5,43 @@
     entry.required_env()                                  # ['POSTGRES_URL']
     spec = entry.to_server_spec()                         # args: ['${POSTGRES_URL}']
     found = await catalog.search("weather", limit=10)     # built-in matches, then the registry's
+    catalog.last_source                                   # who answered for the registry part
 
-Built-in names never need the network; registry names (``io.github.acme/weather``) do.
+Built-in names never need the network. Registry names (``io.github.acme/weather``) come from the
+fleet's registry mirror once ``mcpfleet catalog sync`` has filled it (offline, see
+:mod:`mcpfleet.catalog.mirror`), else from the registry itself. ``catalog.allow`` / ``catalog.deny``
+in the fleet file decide which registry names are offered, whichever answers.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import httpx
+from anyio import to_thread
+from sqlalchemy.exc import SQLAlchemyError
 
 from mcpfleet.catalog.builtin import builtin_servers
 from mcpfleet.catalog.convert import oci_reference, required_variables, runnable_packages, to_server_spec
+from mcpfleet.catalog.curation import Curation
+from mcpfleet.catalog.mirror import MirrorState, RegistryMirror
 from mcpfleet.catalog.registry import DEFAULT_REGISTRY, MAX_PAGE_SIZE, RegistryClient
 from mcpfleet.catalog.schema import Package, ServerJson
 from mcpfleet.config import ServerSpec
 from mcpfleet.exceptions import CatalogError, RegistryError, UnknownServerError
 
+if TYPE_CHECKING:
+    from mcpfleet.config import FleetConfig
+
 __all__ = ["Catalog", "CatalogEntry"]
 
 log = logging.getLogger("mcpfleet.catalog")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ class CatalogEntry:
     name: str
     aliases: tuple[str, ...]
     server: ServerJson = field(hash=False)
-    source: Literal["builtin", "registry"]
+    source: Literal["builtin", "registry", "mirror"]
 
     @property
     def description(self) -> str:
@@ -104,7 +116,9 @@ def short_name(registry_name: str, taken: Iterable[str] = ()) -> str:
 
 
 class Catalog:
-    """The built-in catalog, then the MCP registry at ``registry_url`` (no request until one is needed)."""
+    """The built-in catalog, then the registry: from ``mirror`` once it has been synced, else from
+    the MCP registry at ``registry_url`` (no request until one is needed). ``curation`` picks which
+    registry names are offered."""
 
     def __init__(
         self,
@@ -112,11 +126,43 @@ class Catalog:
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        mirror: RegistryMirror | None = None,
+        curation: Curation | None = None,
     ) -> None:
         self.registry = RegistryClient(registry_url, timeout, transport)
+        self.mirror = mirror
+        self.curation = curation or (mirror.curation if mirror is not None else Curation())
         self.last_registry_error: str | None = None
+        self.last_source = "built-in catalog"  # who answered the last search or resolve
         self._builtin = [CatalogEntry(n, a, s, "builtin") for n, a, s in builtin_servers()]
         self._by_name = {name: e for e in self._builtin for name in (e.name, *e.aliases)}
+
+    @classmethod
+    def for_fleet(cls, config: FleetConfig) -> Catalog:
+        """The catalog a fleet file describes: its ``registry_url``, mirror and curation lists."""
+        mirror = RegistryMirror.for_fleet(config) if config.catalog.mirror else None
+        curation = Curation.of(config.catalog.allow, config.catalog.deny)
+        return cls(config.registry_url, mirror=mirror, curation=curation)
+
+    async def _ask_mirror(self, ask: Callable[[RegistryMirror], T]) -> tuple[MirrorState, T] | None:
+        """``ask(mirror)`` and the mirror's state, in one trip to a worker thread; None when the
+        mirror does not answer for the registry (off, never synced, or its database down)."""
+        mirror = self.mirror
+        if mirror is None:
+            return None
+
+        def both() -> tuple[MirrorState, T] | None:
+            state = mirror.state()
+            return None if state is None else (state, ask(mirror))
+
+        try:
+            return await to_thread.run_sync(both)
+        except SQLAlchemyError as exc:
+            log.warning("the registry mirror cannot be read (%s); asking the registry instead", exc)
+            return None
+
+    def _mirrored(self, state: MirrorState) -> str:
+        return f"the fleet's registry mirror (synced {state.synced_at[:19]}Z from {state.source})"
 
     def builtin(self) -> list[CatalogEntry]:
         """Every built-in entry."""
@@ -126,23 +172,42 @@ class Catalog:
         """Every built-in name and alias."""
         return list(self._by_name)
 
-    def _registry_entry(self, server: ServerJson, taken: Iterable[str]) -> CatalogEntry:
-        return CatalogEntry(short_name(server.name, taken), (server.name,), server, "registry")
+    def _registry_entry(
+        self, server: ServerJson, taken: Iterable[str], source: Literal["registry", "mirror"] = "registry"
+    ) -> CatalogEntry:
+        return CatalogEntry(short_name(server.name, taken), (server.name,), server, source)
 
     async def resolve(self, name: str) -> CatalogEntry:
-        """A built-in name or alias; else, for a registry name (``io.github.acme/weather``), the
-        registry's latest version. Raises :class:`UnknownServerError`, or :class:`RegistryError`
-        when the registry cannot be asked."""
+        """A built-in name or alias; else, for a registry name (``io.github.acme/weather``), its
+        latest version, from the mirror once synced, else from the registry. Raises
+        :class:`UnknownServerError`, :class:`CatalogError` for a name the fleet's curation leaves
+        out, or :class:`RegistryError` when the registry cannot be asked."""
         entry = self._by_name.get(name.strip().lower())
         if entry is not None:
+            self.last_source = "built-in catalog"
             return entry
-        if "/" in name:
-            server = await self.registry.get_server(name.strip())
-            if server is not None:
-                return self._registry_entry(server, self._by_name)
-            where = f"the catalog or the MCP registry at {self.registry.base_url}"
+        name = name.strip()
+        if "/" not in name:
+            raise UnknownServerError(name, self.names(), where="the catalog")
+        if not self.curation.allows(name):
+            raise CatalogError(
+                f"{name} is not offered by this fleet: catalog.allow / catalog.deny in the fleet file leave "
+                "it out; change them to use it"
+            )
+        answer = await self._ask_mirror(lambda mirror: mirror.get(name))
+        if answer is not None:
+            state, item = answer
+            self.last_source = self._mirrored(state)
+            if item is not None:
+                return self._registry_entry(ServerJson.model_validate(item.server), self._by_name, "mirror")
+            where = f"the catalog or {self.last_source}; run `mcpfleet catalog sync` to refresh it"
             raise UnknownServerError(name, self.names(), where=where)
-        raise UnknownServerError(name, self.names(), where="the catalog")
+        self.last_source = f"the MCP registry at {self.registry.base_url}"
+        server = await self.registry.get_server(name)
+        if server is not None:
+            return self._registry_entry(server, self._by_name)
+        where = f"the catalog or the MCP registry at {self.registry.base_url}"
+        raise UnknownServerError(name, self.names(), where=where)
 
     async def search(
         self, query: str, *, limit: int = 30, include_registry: bool = True
@@ -157,12 +222,45 @@ class Catalog:
         builtin = [e for e in self._builtin if e.matches(words)]
         found = sorted(builtin, key=lambda e: e.rank(words))[: max(limit, 0)]
         self.last_registry_error = None
+        self.last_source = "built-in catalog"
         if include_registry and words and len(found) < limit:
+            answer = await self._ask_mirror(lambda mirror: mirror.search(words, limit + len(found)))
+            if answer is not None:
+                state, items = answer
+                self.last_source = f"built-in catalog and {self._mirrored(state)}"
+                servers = [ServerJson.model_validate(i.server) for i in items]
+                return found + self._merge(servers, words, limit - len(found), found, "mirror")
+            self.last_source = f"built-in catalog and the MCP registry at {self.registry.base_url}"
             try:
                 found += await self._search_registry(words, limit - len(found), found)
             except RegistryError as exc:
                 self.last_registry_error = str(exc)
+                self.last_source = "built-in catalog"
                 log.info("%s", exc)  # callers show last_registry_error themselves
+        return found
+
+    def _merge(
+        self,
+        servers: Iterable[ServerJson],
+        words: list[str],
+        wanted: int,
+        shown: list[CatalogEntry],
+        source: Literal["registry", "mirror"],
+    ) -> list[CatalogEntry]:
+        """Registry servers as entries: offered, matching every word, none a package already shown."""
+        known = set().union(*(e.identifiers() for e in shown)) | {e.server.name for e in shown}
+        taken = set(self._by_name) | {e.name for e in shown}
+        found: list[CatalogEntry] = []
+        for server in servers:
+            if len(found) >= wanted:
+                break
+            entry = self._registry_entry(server, taken, source)
+            ids = entry.identifiers() | {server.name}
+            if not self.curation.allows(server.name) or not entry.matches(words) or ids & known:
+                continue  # not offered, or a built-in entry already shows this package
+            known |= ids
+            taken.add(entry.name)
+            found.append(entry)
         return found
 
     async def _search_registry(
@@ -170,19 +268,11 @@ class Catalog:
     ) -> list[CatalogEntry]:
         # The registry matches one substring of the name; the other words are checked here.
         term = max(words, key=len)
-        known = set().union(*(e.identifiers() for e in shown)) | {e.server.name for e in shown}
-        taken = set(self._by_name) | {e.name for e in shown}
         found: list[CatalogEntry] = []
         servers = self.registry.iter_servers(term, page_size=MAX_PAGE_SIZE, max_items=max(100, wanted * 5))
         async with aclosing(servers):
             async for server in servers:
-                entry = self._registry_entry(server, taken)
-                ids = entry.identifiers() | {server.name}
-                if not entry.matches(words) or ids & known:
-                    continue  # a duplicate, or a built-in entry already shows this package
-                known |= ids
-                taken.add(entry.name)
-                found.append(entry)
+                found += self._merge([server], words, 1, [*shown, *found], "registry")
                 if len(found) >= wanted:
                     break
         return found

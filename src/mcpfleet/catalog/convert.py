@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from mcpfleet.catalog.builtin import PinnedPackage
 from mcpfleet.catalog.schema import Argument, EnvironmentVariable, Input, Package, Remote, ServerJson
 from mcpfleet.config import NpmPackage, OciPackage, PypiPackage, RemotePackage, ServerSpec
 from mcpfleet.exceptions import CatalogError
@@ -140,10 +141,20 @@ def _package_spec(server: ServerJson, package: Package, *, trusted: bool) -> Ser
     args = render.arguments(package.package_arguments)
     kind = package.registry_type
     spec_package: NpmPackage | PypiPackage | OciPackage
+    pinned = package if trusted and isinstance(package, PinnedPackage) else None
     if kind == "npm":
-        spec_package = NpmPackage(name=package.identifier, version=package.version or "latest")
+        spec_package = NpmPackage(
+            name=package.identifier,
+            version=package.version or "latest",
+            overrides=dict(pinned.overrides) if pinned else {},
+        )
     elif kind == "pypi":
-        spec_package = PypiPackage(name=package.identifier, version=package.version or "latest")
+        spec_package = PypiPackage(
+            name=package.identifier,
+            version=package.version or "latest",
+            constraints=list(pinned.constraints) if pinned else [],
+            python=pinned.python if pinned else None,
+        )
     else:
         image, version = oci_reference(package.identifier, package.version)
         run_args, run_env = _docker_arguments(package.runtime_arguments, render, where)

@@ -13,7 +13,8 @@ client and closes it before returning, so nothing is left open between calls.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,13 +26,21 @@ from mcpfleet import __version__
 from mcpfleet.catalog.schema import ServerJson
 from mcpfleet.exceptions import RegistryError
 
-__all__ = ["API_PREFIX", "DEFAULT_REGISTRY", "RegistryClient", "ServerPage"]
+__all__ = ["API_PREFIX", "DEFAULT_REGISTRY", "OFFICIAL_META", "RawPage", "RegistryClient", "ServerPage"]
 
 log = logging.getLogger("mcpfleet.catalog")
 DEFAULT_REGISTRY = "https://registry.modelcontextprotocol.io"
 API_PREFIX = "/v0.1"
 MAX_PAGE_SIZE = 100  # the official registry's cap
-_OFFICIAL = "io.modelcontextprotocol.registry/official"
+OFFICIAL_META = "io.modelcontextprotocol.registry/official"  # the registry's own _meta key
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One page of ``GET /servers`` as sent: each item a ``{"server": ..., "_meta": ...}`` mapping."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,27 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            transport=self.transport,
+            follow_redirects=True,
+            headers={"accept": "application/json", "user-agent": f"mcpfleet/{__version__}"},
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[RegistryClient]:
+        """Calls inside the block share one HTTP client (and its connections): for many pages in a
+        row, as a mirror sync asks. Making a client costs more than a request on loopback."""
+        async with self._client() as http:
+            self._http = http
+            try:
+                yield self
+            finally:
+                self._http = None
 
     def _fix(self) -> str:
         return (
@@ -68,14 +98,11 @@ class RegistryClient:
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         """The JSON answer to ``GET path``, or None for 404."""
         try:
-            async with httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=self.timeout,
-                transport=self.transport,
-                follow_redirects=True,
-                headers={"accept": "application/json", "user-agent": f"mcpfleet/{__version__}"},
-            ) as http:
-                response = await http.get(path, params=params)
+            if self._http is not None:
+                response = await self._http.get(path, params=params)
+            else:
+                async with self._client() as http:
+                    response = await http.get(path, params=params)
         except httpx.TimeoutException:
             raise RegistryError(
                 f"The MCP registry at {self.base_url} did not answer {path} within {self.timeout:g}s. "
@@ -113,6 +140,11 @@ class RegistryClient:
             params["cursor"] = cursor
         if limit is not None:
             params["limit"] = str(max(1, min(limit, MAX_PAGE_SIZE)))
+        data = await self._servers(params)
+        servers = [s for s in map(_server, data["servers"]) if s is not None]
+        return ServerPage(servers, _next_cursor(data))
+
+    async def _servers(self, params: dict[str, str]) -> dict[str, Any]:
         path = f"{API_PREFIX}/servers"
         data = await self._get(path, params)
         if data is None:
@@ -125,10 +157,22 @@ class RegistryClient:
                 f"The MCP registry at {self.base_url} answered {path} without a `servers` list; "
                 "is `registry_url` an MCP registry?"
             )
-        servers = [s for s in map(_server, data["servers"]) if s is not None]
-        metadata = data.get("metadata")
-        next_cursor = metadata.get("nextCursor") if isinstance(metadata, dict) else None
-        return ServerPage(servers, str(next_cursor) if next_cursor else None)
+        return data
+
+    async def list_items(
+        self, cursor: str | None = None, limit: int = MAX_PAGE_SIZE, updated_since: str | None = None
+    ) -> RawPage:
+        """One page of every version of every server as the registry sends it (``server`` and
+        ``_meta`` of each, deleted ones included when the registry sends them): what a mirror copies.
+        ``updated_since`` (RFC 3339) asks for only what changed after then."""
+        params = {"limit": str(max(1, min(limit, MAX_PAGE_SIZE)))}
+        if cursor:
+            params["cursor"] = cursor
+        if updated_since:
+            params["updated_since"] = updated_since
+        data = await self._servers(params)
+        items = [item for item in data["servers"] if isinstance(item, dict)]
+        return RawPage(items, _next_cursor(data))
 
     async def iter_servers(
         self, search: str | None = None, *, page_size: int = MAX_PAGE_SIZE, max_items: int = 500
@@ -161,13 +205,19 @@ class RegistryClient:
         return server
 
 
+def _next_cursor(data: dict[str, Any]) -> str | None:
+    metadata = data.get("metadata")
+    next_cursor = metadata.get("nextCursor") if isinstance(metadata, dict) else None
+    return str(next_cursor) if next_cursor else None
+
+
 def _server(item: Any) -> ServerJson | None:
     """A server.json from one item of an answer (``{"server": ..., "_meta": ...}``); None for a
     deleted or unreadable one, so one bad entry does not hide the others."""
     if not isinstance(item, dict):
         return None
     meta = item.get("_meta")
-    official = meta.get(_OFFICIAL) if isinstance(meta, dict) else None
+    official = meta.get(OFFICIAL_META) if isinstance(meta, dict) else None
     if isinstance(official, dict) and official.get("status") == "deleted":
         return None
     raw = item.get("server", item)

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from mcpfleet.cli.app import app, console, fleet_command, state_of
 from mcpfleet.cli.remote import AdminClient
-from mcpfleet.cli.runstate import read_state
 from mcpfleet.exceptions import FleetError
 
 __all__ = ["approve"]
@@ -26,7 +25,7 @@ async def approve(
     deny: Annotated[bool, typer.Option("--deny", help="decline instead of approving")] = False,
 ) -> None:
     """Approve (or `--deny`) an agent's request to add a server; with no ID, list the requests."""
-    live = read_state(state_of(ctx).manager().home)
+    live = state_of(ctx).live()
     if live is None or not live.gateway_url:
         raise FleetError(
             "No running fleet: approvals are asked of the fleet `mcpfleet up` serves; start it first"

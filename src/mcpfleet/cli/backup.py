@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mcpfleet.backup import BackupManager, BackupRecord
 from mcpfleet.cli.app import console, fleet_command, print_error, state_of
 from mcpfleet.exceptions import BackupError, BackupNotFoundError
+
+if TYPE_CHECKING:
+    from mcpfleet.backup import BackupManager, BackupRecord
+
 
 __all__ = ["backup_app"]
 
@@ -29,6 +32,8 @@ DirOption = Annotated[
 
 
 def _backups(ctx: typer.Context, folder: Path | None, **overrides: bool) -> BackupManager:
+    from mcpfleet.backup import BackupManager
+
     manager = state_of(ctx).manager()
     backups = BackupManager.for_fleet(manager.config, manager.home, folder)
     for name, value in overrides.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -15,10 +15,11 @@ from mcpfleet.cli import render
 from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
 from mcpfleet.cli.arguments import parse_tool_arguments
 from mcpfleet.cli.remote import AdminClient
-from mcpfleet.cli.runstate import read_state
 from mcpfleet.exceptions import FleetError
-from mcpfleet.install import InstallStrategy
-from mcpfleet.manager import MCPManager, ToolInfo
+
+if TYPE_CHECKING:
+    from mcpfleet.install import InstallStrategy
+    from mcpfleet.manager import MCPManager, ToolInfo
 
 __all__ = ["install_servers"]
 
@@ -79,22 +80,58 @@ async def install(
         list[str] | None, typer.Argument(help="fleet servers or catalog names; default: the fleet")
     ] = None,
     strategy: Annotated[
-        InstallStrategy, typer.Option(help="parallel or sequential")
-    ] = InstallStrategy.PARALLEL,
+        Literal["parallel", "sequential"], typer.Option(help="parallel or sequential")
+    ] = "parallel",
     verify: Annotated[bool, typer.Option(help="start each server once and list its tools")] = True,
     force: Annotated[bool, typer.Option(help="reinstall even if installed")] = False,
     save: Annotated[bool, typer.Option(help="add catalog servers to the fleet file")] = True,
 ) -> None:
     """Install servers, in parallel, with progress; catalog names are added to the fleet file."""
-    manager = state_of(ctx).manager()
+    from mcpfleet.fleetfile import FleetFile
+    from mcpfleet.install import InstallStrategy
+
+    state = state_of(ctx)
+    manager = state.manager()
     before = set(manager.config.servers)
-    ok = await install_servers(manager, names, strategy, verify, force)
-    added = [n for n in manager.config.servers if n not in before]
+    ok = await install_servers(manager, names, InstallStrategy(strategy), verify, force)
+    added = [n for n in manager.config.servers if n not in before]  # installed: a failed one is not kept
     if added and save:
-        path = manager.save_config()
-        console.print(f"Added {', '.join(added)} to {path}.")
+        fleet = FleetFile.load(manager.config_path or state.config)
+        for name in added:  # their entries only: the rest of the file stays as it is
+            fleet.set_server(name, manager.config.servers[name])
+        path = fleet.save()
+        console.print(f"Added {', '.join(added)} to {path} (found in the {manager.catalog.last_source}).")
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@fleet_command
+async def remove(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="servers of the fleet")],
+) -> None:
+    """Take servers out of the fleet file and uninstall them; their data/ and logs/ folders stay."""
+    from mcpfleet.fleetfile import FleetFile
+    from mcpfleet.install import uninstall
+
+    state = state_of(ctx)
+    manager = state.manager()
+    for name in names:
+        manager.spec(name)  # an unknown name fails before anything changes
+    live = state.live()
+    running = sorted({str(row.get("server")) for row in live.servers} & set(names)) if live else []
+    if running:
+        raise FleetError(f"`mcpfleet up` runs {', '.join(running)}; stop it first, then remove them")
+    path = manager.config_path or state.config
+    fleet = FleetFile.load(path)
+    for name in names:
+        fleet.remove_server(name)
+    fleet.save()
+    for name in names:
+        uninstall(name, manager.home, manager.lock)
+        data = manager.home.data_dir(name)
+        console.print(f"Removed {name} from {path} and uninstalled it; its data stays in {data}.")
 
 
 @app.command()
@@ -120,6 +157,8 @@ async def search(
             entry.name, ", ".join(entry.aliases), package, entry.source, mark, entry.description[:80]
         )
     console.print(table)
+    if entries:
+        err.print(f"Answered by the {manager.catalog.last_source}.", highlight=False)
     if manager.catalog.last_registry_error:
         err.print(f"[yellow]Built-in catalog only: {escape(manager.catalog.last_registry_error)}[/]")
 
@@ -128,32 +167,29 @@ async def search(
 @fleet_command
 async def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show every server: package, install state, instances (live when `mcpfleet up` runs)."""
-    manager = state_of(ctx).manager()
-    live = read_state(manager.home)
+    live = state_of(ctx).live()
     if live is not None and live.gateway_url:
         rows = await AdminClient(live.gateway_url).status()
     else:
-        rows = live.servers if live is not None else manager.status()
+        rows = live.servers if live is not None else state_of(ctx).manager().status()
     if as_json:
         console.print_json(json.dumps(rows, default=str))
     else:
         console.print(render.status_table(rows, live=live is not None))
 
 
-@app.command()
 @fleet_command
-async def tools(
+async def tools(  # `mcpfleet tools [list]`: registered by mcpfleet.cli.tools
     ctx: typer.Context,
     server: Annotated[str | None, typer.Argument(help="one server; default: every enabled server")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the tools of a server (or of all): from the running fleet, or by starting them for the moment."""
-    manager = state_of(ctx).manager()
-    live = read_state(manager.home)
+    live = state_of(ctx).live()
     if live is not None and live.gateway_url:
         found = await AdminClient(live.gateway_url).tools(server)
     else:
-        found = await _tools_here(manager, server)
+        found = await _tools_here(state_of(ctx).manager(), server)
     if as_json:
         console.print_json(json.dumps([{"server": t.server, **t.tool} for t in found]))
     else:
@@ -187,12 +223,11 @@ async def call(
 ) -> None:
     """Call a tool: `mcpfleet call time get_current_time timezone=UTC`."""
     params = parse_tool_arguments(arguments or [], json_args)
-    manager = state_of(ctx).manager()
-    live = read_state(manager.home)
+    live = state_of(ctx).live()
     if live is not None and live.gateway_url:
         result = await AdminClient(live.gateway_url, timeout=timeout or 120.0).call(server, tool, params)
     else:
-        async with manager:
+        async with state_of(ctx).manager() as manager:
             result = await manager.execute_tool(server, tool, params, timeout=timeout)
     if raw:
         console.print_json(json.dumps(result))

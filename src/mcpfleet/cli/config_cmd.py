@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 
-from mcpfleet.config import FleetConfig, dump_config, load_config
 from mcpfleet.exceptions import FleetError
-from mcpfleet.mcpjson import export_servers, import_servers, redact_config
-from mcpfleet.preflight import preflight
+
+if TYPE_CHECKING:
+    from mcpfleet.config import ServerSpec
 
 __all__ = ["config_app"]
 
@@ -21,20 +23,64 @@ console = Console()
 err = Console(stderr=True)
 
 
+Pin = Annotated[
+    bool,
+    typer.Option(
+        "--pin",
+        help="write the exact current version of each unpinned npm and PyPI package into the fleet file",
+    ),
+]
+
+
 def _config_path(ctx: typer.Context) -> Path:
     path: Path = ctx.obj.config
     return path
 
 
+def _pinned(servers: Mapping[str, ServerSpec]) -> dict[str, ServerSpec]:
+    """The servers whose package was unpinned, each with the exact version its registry has now."""
+    from mcpfleet.install.pinning import pin_versions
+
+    try:
+        versions = asyncio.run(pin_versions(servers))
+    except FleetError as exc:
+        err.print(f"[bold red]error:[/] {exc}; nothing was pinned", highlight=False)
+        raise typer.Exit(1) from None
+    pinned = {}
+    for name, version in versions.items():
+        spec = servers[name]
+        pinned[name] = spec.model_copy(
+            update={"package": spec.package.model_copy(update={"version": version})}
+        )
+        console.print(
+            f"pinned {name}: {spec.package.identifier} {spec.package.version} -> {version}", highlight=False
+        )
+    return pinned
+
+
 @config_app.command()
-def validate(ctx: typer.Context) -> None:
+def validate(ctx: typer.Context, pin: Pin = False) -> None:
     """Check the fleet file; every problem is reported with its path, line and a hint."""
+    from mcpfleet.config import load_config
+    from mcpfleet.fleetfile import FleetFile
+    from mcpfleet.preflight import preflight
+
     path = _config_path(ctx)
     try:
         config = load_config(path)
     except FleetError as exc:
         err.print(f"[bold red]invalid:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    if pin:
+        pinned = _pinned(config.servers)
+        if pinned:
+            fleet = FleetFile.load(path)  # only each version changes; the rest stays as written
+            for name, spec in pinned.items():
+                fleet.set_field(("servers", name, "package", "version"), spec.package.version)
+            fleet.save()
+            config.servers = {**config.servers, **pinned}
+        else:
+            console.print("Every npm and PyPI package is pinned already.")
     found = preflight(config)
     for warning in found.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -70,8 +116,13 @@ def import_(
         Path, typer.Argument(help="claude_desktop_config.json, .vscode/mcp.json, .cursor/mcp.json")
     ],
     replace: Annotated[bool, typer.Option(help="replace servers of the same name")] = False,
+    pin: Pin = False,
 ) -> None:
     """Turn a desktop client's MCP config into fleet servers (added to the fleet file)."""
+    from mcpfleet.config import FleetConfig, load_config
+    from mcpfleet.fleetfile import FleetFile
+    from mcpfleet.mcpjson import import_servers
+
     path = _config_path(ctx)
     try:
         config = load_config(path) if path.exists() else FleetConfig()
@@ -86,20 +137,21 @@ def import_(
     except FleetError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
-    config.servers = {**config.servers, **result.servers}
+    if pin:
+        result.servers.update(_pinned(result.servers))
+    fleet = FleetFile.load(path)  # the imported entries are added; the rest stays as written
+    for name, spec in result.servers.items():
+        fleet.set_server(name, spec)
     if result.secrets:
-        if not config.env_file:
-            config.env_file = ".env"
-        env_file = (
-            Path(config.env_file) if Path(config.env_file).is_absolute() else path.parent / config.env_file
-        )
+        if not config.env_file:  # load_config made a relative env_file absolute: that one is in the file
+            fleet.set_field(("env_file",), ".env")
+        env_file = Path(config.env_file).expanduser() if config.env_file else path.parent / ".env"
         _append_env(env_file, result.secrets)
         console.print(
             f"Moved {len(result.secrets)} secret value(s) to {env_file} (mode 600); the fleet file refers "
             "to them as ${NAME}."
         )
-    text = dump_config(config)
-    path.write_text(text, encoding="utf-8")
+    fleet.save()
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"Imported {len(result.servers)} server(s) into {path}: {', '.join(result.servers)}")
@@ -115,6 +167,9 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Print the fleet as a desktop client's mcpServers JSON (or YAML); secrets are redacted."""
+    from mcpfleet.config import dump_config, load_config
+    from mcpfleet.mcpjson import export_servers, redact_config
+
     try:
         config = load_config(_config_path(ctx))
     except FleetError as exc:

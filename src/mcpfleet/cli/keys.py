@@ -7,15 +7,17 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from mcpfleet.cli.app import console, err, print_error, state_of
-from mcpfleet.database import Database
 from mcpfleet.exceptions import FleetError
-from mcpfleet.security import ApiKeyInfo, ApiKeyStore
+
+if TYPE_CHECKING:
+    from mcpfleet.security import ApiKeyInfo, ApiKeyStore
+
 
 __all__ = ["keys_app", "parse_duration"]
 
@@ -34,6 +36,9 @@ def parse_duration(text: str) -> timedelta:
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[tuple[ApiKeyStore, list[str]]]:
     """The fleet's key store and its declared roles; FleetErrors become a message and exit 1."""
+    from mcpfleet.database import Database
+    from mcpfleet.security import ApiKeyStore
+
     database = None
     try:
         config = state_of(ctx).manager().config

@@ -6,18 +6,26 @@ from mcpfleet.cli import approvals, commands, health, serve, traffic, update
 from mcpfleet.cli.app import app, err, print_error
 from mcpfleet.cli.audit import audit_app
 from mcpfleet.cli.backup import backup_app
+from mcpfleet.cli.catalog import catalog_app
 from mcpfleet.cli.config_cmd import config_app
+from mcpfleet.cli.db import db_app
 from mcpfleet.cli.deploy import deploy_app
 from mcpfleet.cli.keys import keys_app
+from mcpfleet.cli.secrets import secrets_app
+from mcpfleet.cli.tools import tools_app
 from mcpfleet.exceptions import FleetError
 
 __all__ = ["app", "main"]
 
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tools_app, name="tools")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(audit_app, name="audit")
 app.add_typer(backup_app, name="backup")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
 COMMAND_MODULES = (
     approvals,
     commands,

@@ -1,16 +1,22 @@
-"""A small client of a running gateway's admin API, for ``status``, ``tools`` and ``call``."""
+"""A small client of a running gateway's admin API, for ``status``, ``tools`` and ``call``.
+
+Plain requests go over the standard library's ``http.client``: these commands answer in a
+fraction of a second because they import no HTTP stack (httpx alone takes longer than that on a
+busy machine). Only the streamed rolling update uses httpx.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mcpfleet.exceptions import FleetError, RolloutError
-from mcpfleet.manager import ToolInfo
+
+if TYPE_CHECKING:
+    from mcpfleet.routing import ToolInfo
 
 __all__ = ["AdminClient"]
 
@@ -25,32 +31,54 @@ class AdminClient:
         self.headers = {"x-api-key": key} if key else {}
 
     async def _request(self, method: str, path: str, json: Any = None) -> Any:
+        import asyncio
+        from http.client import HTTPException
+
         try:
-            async with httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout, headers=self.headers
-            ) as http:
-                response = await http.request(method, path, json=json)
-        except httpx.HTTPError as exc:
+            status, content = await asyncio.to_thread(self._send, method, path, json)
+        except (OSError, HTTPException) as exc:
             raise FleetError(
-                f"The gateway at {self.base_url} did not answer ({exc}); is `mcpfleet up` running?"
+                f"The gateway at {self.base_url} did not answer ({exc or type(exc).__name__}); "
+                "is `mcpfleet up` running?"
             ) from None
-        return self._check(response)
+        return self._check(status, content)
+
+    def _send(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        from http.client import HTTPConnection, HTTPSConnection
+
+        url = urlsplit(self.base_url + path)
+        connection_class = HTTPSConnection if url.scheme == "https" else HTTPConnection
+        connection = connection_class(url.hostname or "127.0.0.1", url.port, timeout=self.timeout)
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        try:
+            connection.request(method, url.path + (f"?{url.query}" if url.query else ""), data, headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
 
     @staticmethod
-    def _check(response: httpx.Response) -> Any:
+    def _check(status: int, content: bytes) -> Any:
         """The JSON body of a response; a FleetError with the gateway's message if it is an error."""
+        text = content.decode("utf-8", "replace")
         try:
-            body = response.json()
+            body = json.loads(text)
         except ValueError:
-            body = {"error": response.text}
-        if response.status_code == 401:
+            body = {"error": text}
+        if not isinstance(body, dict):
+            body = {"error": text}
+        if status == 401:
             raise FleetError(
-                f"The gateway asks for authentication ({body.get('error_description', response.text)}); "
+                f"The gateway asks for authentication ({body.get('error_description', text)}); "
                 "set MCPFLEET_API_KEY to a key from `mcpfleet keys create --name NAME --role admin`"
             )
-        if response.status_code >= 400:
+        if status >= 400:
             # The gateway's message is the manager's own FleetError text: pass it on as it is.
-            raise FleetError(str(body.get("error", response.text)))
+            raise FleetError(str(body.get("error", text)))
         return body
 
     async def status(self) -> list[dict[str, Any]]:
@@ -61,6 +89,8 @@ class AdminClient:
     async def tools(self, server: str | None = None) -> list[ToolInfo]:
         path = "/api/v1/tools" + (f"?server={server}" if server else "")
         data = await self._request("GET", path)
+        from mcpfleet.routing import ToolInfo
+
         return [ToolInfo(t.pop("server"), t) for t in data["tools"]]
 
     async def health(self) -> dict[str, dict[str, Any]]:
@@ -81,6 +111,12 @@ class AdminClient:
             json={"enabled": enabled, "drain_timeout": drain_timeout},
         )
         return result
+
+    async def act(self, server: str, action: str) -> list[dict[str, Any]]:
+        """``start``, ``stop`` or ``restart`` a server of the live fleet; returns the status rows."""
+        data = await self._request("POST", f"/api/v1/servers/{server}/{action}")
+        rows: list[dict[str, Any]] = data["servers"]
+        return rows
 
     async def approvals(self) -> list[dict[str, Any]]:
         data = await self._request("GET", "/api/v1/approvals")
@@ -105,6 +141,8 @@ class AdminClient:
 
         Raises :class:`RolloutError` (its ``result`` a plain dict) when the update stopped.
         """
+        import httpx  # a stream of events: the one request that needs more than http.client
+
         path = f"/api/v1/servers/{server}/update"
         try:
             async with (
@@ -112,8 +150,7 @@ class AdminClient:
                 http.stream("POST", path, json=body) as response,
             ):
                 if response.status_code >= 400:
-                    await response.aread()
-                    return dict(self._check(response))
+                    return dict(self._check(response.status_code, await response.aread()))
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpfleet.audit import AuditPruner
-from mcpfleet.autoscale import AutoScaler
-from mcpfleet.backup import BackupScheduler
 from mcpfleet.cli import render
 from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
 from mcpfleet.cli.commands import install_servers
 from mcpfleet.cli.runstate import remove_state, write_state
 from mcpfleet.exceptions import FleetError
-from mcpfleet.gateway import Gateway, GatewayServer
-from mcpfleet.gateway.server import check_port_free
-from mcpfleet.gateway.stdio import serve_stdio
-from mcpfleet.install import InstallStrategy
-from mcpfleet.manager import MCPManager
-from mcpfleet.security import check_exposure
+
+if TYPE_CHECKING:
+    from mcpfleet.audit import AuditPruner
+    from mcpfleet.gateway import GatewayServer
+    from mcpfleet.manager import MCPManager
+
 
 __all__ = ["gateway", "up"]
 
 
 async def _prepare(manager: MCPManager, install_missing: bool) -> None:
+    from mcpfleet.install import InstallStrategy
+
     if not manager.config.servers:
         raise FleetError(
             f"The fleet has no servers. Run `mcpfleet init` or add servers to {manager.config_path}."
@@ -50,11 +48,21 @@ async def up(
     port: Annotated[int | None, typer.Option(help="gateway port (default from config: 8765)")] = None,
 ) -> None:
     """Install what is missing, start every enabled server, serve the gateway until Ctrl-C."""
+    import asyncio
+
+    from mcpfleet.audit import AuditPruner
+    from mcpfleet.autoscale import AutoScaler
+    from mcpfleet.backup import BackupScheduler
+    from mcpfleet.gateway import Gateway, GatewayServer
+    from mcpfleet.gateway.server import check_port_free
+    from mcpfleet.security import check_exposure
+
     manager = state_of(ctx).manager()
     check_exposure(host or manager.config.gateway.host, manager.config.auth)  # before installing anything
     check_port_free(
         host or manager.config.gateway.host, manager.config.gateway.port if port is None else port
     )
+    _upgrade_database(manager)  # before anything uses the database
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,6 +113,22 @@ async def up(
         console.print("Stopped.")
 
 
+def _upgrade_database(manager: MCPManager) -> None:
+    """Run the fleet database's pending migrations (a SQLite file not made yet is left to its
+    first user, which makes it through the migrations too)."""
+    from mcpfleet.database import Database
+
+    database = Database.for_fleet(manager.config)
+    try:
+        if database.exists():
+            report = database.upgrade()
+            if report.applied:
+                text = report.describe()
+                console.print(f"{text[0].upper()}{text[1:]}.", highlight=False)
+    finally:
+        database.dispose()
+
+
 def _print_reach(manager: MCPManager, url: str) -> None:
     first = next(iter(manager.running_servers()), "SERVER")
     virtual = "".join(f"  {url}/virtual/{v}/mcp\n" for v in manager.config.gateway.virtual_servers)
@@ -114,6 +138,7 @@ def _print_reach(manager: MCPManager, url: str) -> None:
         f"  {url}/servers/{first}/mcp{' ' * max(1, 12 - len(first))}one server, names as they are\n"
         f"{virtual}"
         f"Admin API: {url}/api/v1/status (OpenAPI at {url}/api/v1/openapi.json)\n"
+        f"Dashboard: {url}/ui\n"
         "From another shell (same --config / MCPFLEET_HOME):\n"
         "  mcpfleet status | mcpfleet tools | "
         f"mcpfleet call {first} TOOL key=value | mcpfleet logs {first}\n"
@@ -135,6 +160,9 @@ async def gateway(
     Servers must be installed first (`mcpfleet install`): stdout carries only MCP, so nothing
     is installed here.
     """
+    from mcpfleet.gateway import Gateway
+    from mcpfleet.gateway.stdio import serve_stdio
+
     if not stdio:
         err.print("Use `mcpfleet up` for the HTTP gateway, or `mcpfleet gateway --stdio` for stdio.")
         raise typer.Exit(2)

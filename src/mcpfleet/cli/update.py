@@ -8,7 +8,7 @@ on one temporary instance, and recorded in the install lock and the fleet file f
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,8 +19,10 @@ from mcpfleet.cli.arguments import parse_tool_arguments
 from mcpfleet.cli.remote import AdminClient
 from mcpfleet.cli.runstate import read_state
 from mcpfleet.exceptions import ConfigError, RolloutError
-from mcpfleet.manager import MCPManager
-from mcpfleet.rollout import NewVersion
+
+if TYPE_CHECKING:
+    from mcpfleet.manager import MCPManager
+    from mcpfleet.rollout import NewVersion
 
 __all__ = ["update"]
 

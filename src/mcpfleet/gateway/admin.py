@@ -1,6 +1,7 @@
 """The admin REST API (JSON) that ``mcpfleet status``, ``tools`` and ``call`` use when a gateway runs.
 
-GET  /api/v1/status                         every server and its instances
+GET  /api/v1/status                         every server (its state, last error, restarts, next
+                                            try) and its instances
 GET  /api/v1/tools[?server=NAME]            tools, per server
 POST /api/v1/servers/{name}/tools/{tool}    call a tool; body: the arguments object
 POST /api/v1/servers/{name}/drain           {"timeout": 30}: no new calls; wait for those in flight
@@ -14,7 +15,9 @@ POST /api/v1/approvals/{id}                 {"approve": true|false}
 GET  /api/v1/health                         a fresh probe of every server and instance
 GET  /api/v1/openapi.json                   this API described
 GET  /healthz                               the gateway process is up (liveness)
-GET  /readyz                                every enabled server has a ready instance (readiness)
+GET  /readyz                                the servers ``gateway.readiness`` names are ready:
+                                            all (default), any, or a list; the body says which
+                                            are not and why
 GET  /metrics                               Prometheus text format
 """
 
@@ -45,7 +48,9 @@ from mcpfleet.exceptions import (
 )
 from mcpfleet.gateway.http import PRINCIPAL
 from mcpfleet.metrics import CONTENT_TYPE
+from mcpfleet.operations import Rollouts, set_maintenance
 from mcpfleet.rollout import RolloutEvent, UpdateRequest
+from mcpfleet.runtime.state import ServerState, StateSnapshot
 from mcpfleet.security.metadata import metadata_routes
 
 if TYPE_CHECKING:
@@ -95,6 +100,16 @@ def _fleet_error(exc: FleetError) -> JSONResponse:
         response.headers.update(exc.http_headers())
         return response
     return _error(503, str(exc))
+
+
+def _why_not_ready(row: dict[str, Any]) -> str:
+    """``gave up: ...``, ``backing off (next try in 8s): ...``, or ``disabled``, for /readyz."""
+    if not row["enabled"]:
+        return "disabled in the fleet file"
+    state = StateSnapshot.from_dict(row)
+    if state.state is ServerState.READY:  # ready by its state, yet no instance takes calls
+        return "no instance is ready"
+    return state.summary()
 
 
 def _schema(ref: str) -> dict[str, Any]:
@@ -241,7 +256,7 @@ OPENAPI: dict[str, Any] = {
         },
         "/readyz": {
             "get": {
-                "summary": "Every enabled server has a ready instance",
+                "summary": "The servers gateway.readiness names (all, any, or a list) have a ready instance",
                 "responses": {"200": _schema("Ready"), "503": _schema("Ready")},
             }
         },
@@ -264,7 +279,13 @@ OPENAPI: dict[str, Any] = {
             "Health": {"type": "object", "properties": {"servers": {"type": "object"}}},
             "Ready": {
                 "type": "object",
-                "properties": {"ready": {"type": "boolean"}, "not_ready": {"type": "object"}},
+                "properties": {
+                    "ready": {"type": "boolean"},
+                    "readiness": {
+                        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                    },
+                    "not_ready": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
             },
             "Drained": {
                 "type": "object",
@@ -371,13 +392,12 @@ def admin_app(gateway: AdminContext) -> Starlette:
         if not isinstance(enabled, bool) or not isinstance(drain_timeout, int | float):
             return _error(400, 'the body must be {"enabled": true|false, "drain_timeout": seconds}')
         try:
-            left = await manager.drain_connections(name, timeout=float(drain_timeout)) if enabled else 0
-            await manager.set_maintenance_mode(name, enabled)
+            left = await set_maintenance(manager, name, enabled, float(drain_timeout))
         except FleetError as exc:
             return _fleet_error(exc)
         return JSONResponse({"mode": manager.maintenance_mode(name), "in_flight": left})
 
-    rollouts: set[asyncio.Task[Any]] = set()  # run apart from the request: a client gone stops nothing
+    rollouts = Rollouts(manager)
 
     async def update(request: Request) -> Response:
         name = request.path_params["name"]
@@ -393,18 +413,7 @@ def admin_app(gateway: AdminContext) -> Starlette:
         except FleetError as exc:
             return _fleet_error(exc)
         events: asyncio.Queue[RolloutEvent | None] = asyncio.Queue()
-        task = asyncio.create_task(
-            manager.rolling_update(
-                name,
-                asked.target,
-                health_timeout=asked.health_timeout,
-                drain_timeout=asked.drain_timeout,
-                smoke=asked.smoke_call,
-                progress=events.put_nowait,
-            )
-        )
-        rollouts.add(task)
-        task.add_done_callback(rollouts.discard)
+        task = rollouts.start(name, asked, progress=events.put_nowait)
         task.add_done_callback(lambda _: events.put_nowait(None))
 
         async def lines() -> AsyncIterator[str]:
@@ -446,16 +455,21 @@ def admin_app(gateway: AdminContext) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        not_ready = {}
-        for row in manager.status():
-            if not row["enabled"] or manager.spec(row["server"]).instances == 0:
-                continue
-            if not any(i["state"] == "ready" for i in row["instances"]):
-                not_ready[row["server"]] = row["failed"] or (
-                    "not running" if not row["instances"] else "no instance is ready"
-                )
+        rule = manager.config.gateway.readiness
+        rows = {row["server"]: row for row in manager.status()}
+        if isinstance(rule, list):
+            considered = [name for name in rule if name in rows]
+        else:  # all, any: the servers meant to run
+            considered = [n for n, r in rows.items() if r["enabled"] and manager.spec(n).instances > 0]
+        not_ready = {
+            name: _why_not_ready(rows[name])
+            for name in considered
+            if not any(i["state"] == "ready" for i in rows[name]["instances"])
+        }
+        # any: one ready is enough (or nothing to wait for); all, or a list: every one of them
+        ready = (not considered or len(not_ready) < len(considered)) if rule == "any" else not not_ready
         return JSONResponse(
-            {"ready": not not_ready, "not_ready": not_ready}, status_code=503 if not_ready else 200
+            {"ready": ready, "readiness": rule, "not_ready": not_ready}, status_code=200 if ready else 503
         )
 
     async def metrics(request: Request) -> Response:

@@ -4,6 +4,8 @@
     /servers/{name}/mcp        one server, names untouched
     /virtual/{name}/mcp        a named subset of tools from config
     /api/v1/...                admin REST API (JSON; OpenAPI at /api/v1/openapi.json)
+    /ui/...                    the web dashboard (``/`` redirects there; see mcpfleet.ui)
+    /registry/v0.1/...         the fleet's registry mirror, in the MCP Registry's API (any caller)
 
 MCP paths go straight to :class:`~mcpfleet.gateway.http.MCPHttpApp` without a router in front,
 so the hot path pays for no framework it does not use.
@@ -19,6 +21,8 @@ from starlette.requests import Request
 from mcpfleet import __version__
 from mcpfleet.audit import AuditLogger
 from mcpfleet.cache import MCPCache
+from mcpfleet.catalog.mirror import RegistryMirror
+from mcpfleet.catalog.serving import registry_app
 from mcpfleet.config import GatewayConfig
 from mcpfleet.exceptions import AuthenticationError
 from mcpfleet.gateway.admin import AdminContext, admin_app
@@ -33,6 +37,7 @@ from mcpfleet.gateway.middleware.ratelimit import RateLimitMiddleware
 from mcpfleet.gateway.ondemand import OnDemand
 from mcpfleet.gateway.security import HostOriginPolicy
 from mcpfleet.gateway.sessions import SessionStore
+from mcpfleet.gateway.trust import trust_for
 from mcpfleet.gateway.views import FleetView, ListCache, ServerView, View, VirtualView
 from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
@@ -40,6 +45,8 @@ from mcpfleet.monitoring import HealthMonitor, LogAlerts, WebhookAlerts
 from mcpfleet.ratelimit import BaseRateLimiter, create_rate_limiter
 from mcpfleet.security import AccessControl, Authenticator, Permission, Principal
 from mcpfleet.security.metadata import unauthorized_response
+from mcpfleet.ui import Dashboard, DashboardContext
+from mcpfleet.ui import serves as serves_ui
 
 __all__ = ["Gateway"]
 
@@ -96,6 +103,8 @@ class Gateway:
             alerts=alerts,
         )
         self.metrics = MetricsCollector(manager, monitor=self.monitor)
+        # Tool pins and per-caller upstream credentials, as the fleet file asks.
+        self.trust = trust_for(manager, self.cache, alerts, self.metrics.registry)
         tracing = None
         if manager.config.tracing.otlp_endpoint:
             from mcpfleet.tracing import Tracing  # imported only when on: no cost otherwise
@@ -143,6 +152,16 @@ class Gateway:
                 auth=self.auth_config,
             )
         )
+        mirror = manager.catalog.mirror or RegistryMirror.for_fleet(fleet)
+        self.registry = registry_app(mirror, prefix="/registry")
+        self.dashboard = Dashboard(
+            DashboardContext(
+                manager=manager, lists=self.cache, call_tool=self.engine.call_tool, on_demand=self.on_demand,
+                monitor=self.monitor, metrics=self.metrics, authenticator=self.authenticator,
+                access=self.access, anonymous=self.anonymous, audit=self.audit,
+                separator=self.config.separator, secret=secret.encode() if secret else None,
+            )
+        )  # fmt: skip
         manager.add_listener(self._on_upstream_event)
 
     def _middlewares(self) -> list[Middleware]:
@@ -154,7 +173,8 @@ class Gateway:
         if self.audit is not None:
             middlewares.append(AuditMiddleware(self.audit))
         if self.access is not None:
-            middlewares.append(AccessMiddleware(self.access))
+            middlewares.append(AccessMiddleware(self.access, self.cache.fetch_tool))
+        middlewares.extend(self.trust.middlewares())
         if self.limiter is not None:
             middlewares.append(RateLimitMiddleware(self.limiter))
         if self.results is not None:
@@ -172,6 +192,7 @@ class Gateway:
             await self.authenticator.aclose()
         if self.audit is not None:
             await self.audit.aclose()  # what is queued is written (or spilled) before we go
+        await self.trust.aclose()
 
     def view_for(self, path: str) -> View | None:
         path = path.rstrip("/")
@@ -251,6 +272,9 @@ class Gateway:
                 await text_response(send, *problem)
                 return
             path = scope["path"]
+            if serves_ui(path):  # the dashboard: its own login and session cookie (mcpfleet.ui.guard)
+                await self.dashboard(scope, receive, send)  # type: ignore[arg-type]
+                return
             if path not in PUBLIC and not path.startswith("/.well-known/"):
                 principal = self.anonymous
                 if self.authenticator is not None:
@@ -263,6 +287,9 @@ class Gateway:
                 scope[PRINCIPAL] = principal
                 if self.view_for(path) is not None:
                     await self.mcp(scope, receive, send)
+                    return
+                if path.startswith("/registry/"):  # public catalog data: no admin role needed
+                    await self.registry(scope, receive, send)  # type: ignore[arg-type]
                     return
                 unknown = self._unknown_endpoint(path, principal)
                 if unknown is not None:

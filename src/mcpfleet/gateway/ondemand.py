@@ -131,6 +131,7 @@ class OnDemand:
             text = f"No server matches {query!r}."
         else:
             text = f"Servers matching {query!r} (add one with {self.add_name}):\n" + "\n".join(lines)
+            text += f"\n(From the {catalog.last_source}.)"
         if note:
             text += f"\n(The MCP registry could not be searched: {note}; built-in catalog only.)"
         return _text(text)

@@ -112,6 +112,7 @@ class GatewayServer:
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
         await self.gateway.monitor.start()
+        self.gateway.dashboard.start()
         if self.gateway.metrics.multiprocess_dir is not None:
             self._publisher = asyncio.create_task(self._publish(), name="mcpfleet-metrics")
 
@@ -129,6 +130,7 @@ class GatewayServer:
         if self._task is None:
             return
         await self.gateway.monitor.stop()
+        await self.gateway.dashboard.stop()
         if self._publisher is not None:
             self._publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

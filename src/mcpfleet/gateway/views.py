@@ -87,6 +87,8 @@ class ListCache:
         self._items: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._tools: dict[str, dict[str, dict[str, Any]]] = {}  # tools/list by name, per server
         self.version = 0  # bumps on every invalidation, so views can tell their clients
+        # Sees every tools/list fetched from upstream (the tool pins compare it with theirs).
+        self.on_tools: Callable[[str, list[dict[str, Any]]], None] | None = None
 
     async def items(self, server: str, method: str) -> list[dict[str, Any]]:
         key = (server, method)
@@ -97,6 +99,8 @@ class ListCache:
         if declared is not None and _CAPABILITY[method] not in declared:
             return []  # it offers none of these: asking would only get "method not found"
         items = await all_pages(lambda p: self.upstream.request(server, method, p), KINDS[method][0])
+        if method == "tools/list" and self.on_tools is not None:
+            self.on_tools(server, items)
         self._items[key] = items
         return items
 

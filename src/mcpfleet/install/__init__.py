@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from mcpfleet.install.base import BaseInstaller, LaunchSpec
-from mcpfleet.install.batch import BatchResult, InstallOutcome, InstallStrategy, install_many, installer_for
+from mcpfleet.install.batch import (
+    BatchResult,
+    InstallOutcome,
+    InstallStrategy,
+    install_many,
+    installer_for,
+    uninstall,
+)
 from mcpfleet.install.lock import InstallLock, LockRecord
 
 __all__ = [
@@ -16,4 +23,5 @@ __all__ = [
     "LockRecord",
     "install_many",
     "installer_for",
+    "uninstall",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mcpfleet.config import ServerSpec
+from mcpfleet.config import NpmPackage, PypiPackage, ServerSpec
 from mcpfleet.exceptions import ToolchainMissingError
 from mcpfleet.home import FleetHome
 from mcpfleet.install.lock import LockRecord
@@ -107,8 +107,13 @@ class BaseInstaller(ABC):
 
     @staticmethod
     def recorded(spec: ServerSpec, record: LockRecord | None) -> bool:
+        """The lock's record is an install of this package, version, constraints and overrides."""
         package = spec.package
-        return record is not None and record.matches(package.type, package.identifier, package.version)
+        constraints = package.constraints if isinstance(package, PypiPackage) else ()
+        overrides = package.overrides if isinstance(package, NpmPackage) else {}
+        return record is not None and record.matches(
+            package.type, package.identifier, package.version, constraints, overrides
+        )
 
     @staticmethod
     def new_slot(home: FleetHome, server: str) -> Path:

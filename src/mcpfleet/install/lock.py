@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +26,29 @@ class LockRecord:
     resolved: str
     installed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     detail: Mapping[str, str] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()  # PyPI: what its dependencies were held to
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # npm: its package.json overrides
 
-    def matches(self, type_: str, identifier: str, requested: str) -> bool:
-        return (self.type, self.identifier, self.requested) == (type_, identifier, requested)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "constraints", tuple(self.constraints))  # a list, read from JSON
+
+    def matches(
+        self,
+        type_: str,
+        identifier: str,
+        requested: str,
+        constraints: Sequence[str] = (),
+        overrides: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Whether this install is what a package asks for: a changed constraint or override
+        asks for another install."""
+        return (self.type, self.identifier, self.requested, self.constraints, dict(self.overrides)) == (
+            type_,
+            identifier,
+            requested,
+            tuple(constraints),
+            dict(overrides or {}),
+        )
 
 
 class InstallLock:
@@ -77,10 +97,17 @@ class InstallLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "version": self.VERSION,
-            "servers": {
-                name: {**asdict(r), "detail": dict(r.detail)} for name, r in sorted(self._records.items())
-            },
+            "servers": {name: _record_data(r) for name, r in sorted(self._records.items())},
         }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.path)
+
+
+def _record_data(record: LockRecord) -> dict[str, Any]:
+    """A record as JSON data; constraints and overrides only when it has them."""
+    data = {**asdict(record), "detail": dict(record.detail), "constraints": list(record.constraints)}
+    for key in ("constraints", "overrides"):
+        if not data[key]:
+            del data[key]
+    return data

@@ -62,6 +62,9 @@ class NpmInstaller(BaseInstaller):
         slot = self.new_slot(home, server)
         report(f"npm install {package.name}@{version}", 0.2)
         try:
+            if package.overrides:  # npm reads them from the package.json of the folder it installs into
+                manifest = {"name": f"mcpfleet-{server}", "private": True, "overrides": package.overrides}
+                (slot / "package.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             result = await run_tool(
                 [npm, "install", "--prefix", str(slot), "--no-audit", "--no-fund", "--save-exact",
                  "--loglevel=error", f"{package.name}@{version}"],
@@ -75,6 +78,9 @@ class NpmInstaller(BaseInstaller):
                         f"npm has no {package.name}@{version}; check the name and version "
                         f"(`mcpfleet search {package.name.rsplit('/', 1)[-1]}`)",
                     )
+                if "EOVERRIDE" in text:
+                    why = f"npm refused its `overrides:` ({result.tail(3)})"
+                    raise InstallError(server, f"{why}; override only its dependencies, not the package")
                 raise InstallError(server, f"npm install failed (exit {result.code}):\n{result.tail()}")
             meta = json.loads((_package_dir(slot, package.name) / "package.json").read_text(encoding="utf-8"))
             _bin_entry(meta, package)  # fail now, not at first start, if it cannot run
@@ -89,7 +95,8 @@ class NpmInstaller(BaseInstaller):
             )
             if entry.get("integrity"):
                 detail["integrity"] = str(entry["integrity"])
-        return LockRecord("npm", package.name, package.version, str(meta["version"]), detail=detail)
+        resolved, overrides = str(meta["version"]), package.overrides
+        return LockRecord("npm", package.name, package.version, resolved, detail=detail, overrides=overrides)
 
     def launch(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> LaunchSpec:
         package = spec.package

@@ -65,16 +65,13 @@ class PypiInstaller(BaseInstaller):
                 report(f"uv pip install {package.name}", 0.3)
                 pin = "" if package.version == "latest" else f"=={package.version}"
                 requirement = [f"{package.name}{pin}"]
-            done = await run_tool([uv, "pip", "install", "--quiet", *target, *requirement], env=env)
+            held = []
+            if package.constraints:  # a file, as uv takes them; each line was checked to be a requirement
+                (slot / "constraints.txt").write_text("\n".join(package.constraints) + "\n", encoding="utf-8")
+                held = ["--constraint", str(slot / "constraints.txt")]
+            done = await run_tool([uv, "pip", "install", "--quiet", *target, *held, *requirement], env=env)
             if done.code != 0:
-                text = done.stderr
-                if "not found in the package registry" in text or "No solution found" in text:
-                    raise PackageNotFoundError(
-                        server,
-                        f"PyPI has no {package.name} {package.version}; check the name and version:\n"
-                        f"{done.tail(4)}",
-                    )
-                raise InstallError(server, f"uv pip install failed (exit {done.code}):\n{done.tail()}")
+                raise _failure(server, package, done.stderr, done.code, done.tail(), done.tail(4))
             freeze = await run_tool([uv, "pip", "freeze", *target], env=env)
             (slot / "requirements.lock").write_text(freeze.stdout, encoding="utf-8")
             resolved = _version_in(freeze.stdout, package.name)
@@ -88,7 +85,14 @@ class PypiInstaller(BaseInstaller):
         except BaseException:
             shutil.rmtree(slot, ignore_errors=True)
             raise
-        return LockRecord("pypi", package.name, package.version, resolved, detail={"path": str(slot)})
+        return LockRecord(
+            "pypi",
+            package.name,
+            package.version,
+            resolved,
+            detail={"path": str(slot)},
+            constraints=tuple(package.constraints),
+        )
 
     def launch(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> LaunchSpec:
         package = spec.package
@@ -101,6 +105,30 @@ class PypiInstaller(BaseInstaller):
             command=(str(_script(slot, package)), *spec.args),
             env={"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"},
         )
+
+
+def _failure(server: str, package: PypiPackage, stderr: str, code: int, tail: str, short: str) -> Exception:
+    """Why ``uv pip install`` failed: no such package or version, constraints that cannot be met,
+    or something else (in uv's own words)."""
+    if "does not satisfy Python" in stderr and "No solution found" in stderr:
+        return InstallError(
+            server,
+            f"{package.name} {package.version} needs another Python than its venv has; set `python:` "
+            f'(e.g. python: "3.12"):\n{short}',
+        )
+    if "not found in the package registry" in stderr or (
+        "No solution found" in stderr and not package.constraints
+    ):
+        return PackageNotFoundError(
+            server, f"PyPI has no {package.name} {package.version}; check the name and version:\n{short}"
+        )
+    if "No solution found" in stderr:
+        return InstallError(
+            server,
+            f"no version of {package.name}'s dependencies fits {package.name} {package.version} and its "
+            f"constraints ({', '.join(package.constraints)}); change `constraints:`:\n{short}",
+        )
+    return InstallError(server, f"uv pip install failed (exit {code}):\n{tail}")
 
 
 def _version_in(freeze: str, name: str) -> str:

@@ -19,6 +19,7 @@ import httpx
 
 from mcpfleet.exceptions import ConnectionClosedError, ProtocolError, ServerUnavailableError
 from mcpfleet.protocol.channel import current_channel
+from mcpfleet.protocol.credentials import caller_headers, is_per_caller
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
 __all__ = ["HttpTransport"]
@@ -77,7 +78,8 @@ class HttpTransport(Transport):
         self.headers = {
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",
-            **dict(headers or {}),
+            # ${user:...} templates are filled in per caller (caller_headers), never sent as they are
+            **{k: v for k, v in (headers or {}).items() if not is_per_caller(v)},
         }
         self.session_id: str | None = None
         self._deliver: Deliver | None = None
@@ -115,6 +117,9 @@ class HttpTransport(Transport):
             channel = current_channel.get() if "id" in message else None
             if channel is not None:  # what the client mirrored, as it sent it: the server checks it
                 headers.update((k, v) for k, v in channel.headers.items() if k.startswith(PARAM_HEADER))
+            caller = caller_headers.get()
+            if caller is not None and self.server in caller:
+                headers.update(caller[self.server])
         body = json.dumps(message, separators=(",", ":")).encode()
         try:
             async with self.client.stream("POST", self.url, content=body, headers=headers) as response:

@@ -12,14 +12,19 @@ The gateway, per request:
 
 from __future__ import annotations
 
-from mcpfleet.security.access import AccessControl
-from mcpfleet.security.auth import Authenticator
-from mcpfleet.security.config import AccessConfig, AuthConfig, JwtConfig
-from mcpfleet.security.exposure import check_exposure
-from mcpfleet.security.jwt import JwtVerifier
-from mcpfleet.security.keys import ApiKeyInfo, ApiKeyStore
-from mcpfleet.security.permissions import Permission
-from mcpfleet.security.principal import Principal
+from typing import TYPE_CHECKING
+
+from mcpfleet.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from mcpfleet.security.access import AccessControl
+    from mcpfleet.security.auth import Authenticator
+    from mcpfleet.security.config import AccessConfig, AuthConfig, JwtConfig
+    from mcpfleet.security.exposure import check_exposure
+    from mcpfleet.security.jwt import JwtVerifier
+    from mcpfleet.security.keys import ApiKeyInfo, ApiKeyStore
+    from mcpfleet.security.permissions import Permission
+    from mcpfleet.security.principal import Principal
 
 __all__ = [
     "AccessConfig",
@@ -34,3 +39,17 @@ __all__ = [
     "Principal",
     "check_exposure",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "mcpfleet.security.access": ["AccessControl"],
+        "mcpfleet.security.auth": ["Authenticator"],
+        "mcpfleet.security.config": ["AccessConfig", "AuthConfig", "JwtConfig"],
+        "mcpfleet.security.exposure": ["check_exposure"],
+        "mcpfleet.security.jwt": ["JwtVerifier"],
+        "mcpfleet.security.keys": ["ApiKeyInfo", "ApiKeyStore"],
+        "mcpfleet.security.permissions": ["Permission"],
+        "mcpfleet.security.principal": ["Principal"],
+    },
+)

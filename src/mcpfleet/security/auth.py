@@ -15,6 +15,7 @@ bearer credential that starts with ``mcpf_`` is an API key, anything else a JWT.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -109,6 +110,12 @@ class Authenticator:
         self._recent[credential] = (principal, until)
         return principal
 
+    def forget(self, key_id: str) -> None:
+        """Stop trusting the API key ``key_id`` from memory (it was just revoked in this process)."""
+        for credential, (principal, _) in list(self._recent.items()):
+            if principal.key_id == key_id:
+                del self._recent[credential]
+
     async def _verify(self, credential: str) -> Principal:
         if credential.startswith(KEY_PREFIX):
             if self.keys is None:
@@ -121,7 +128,8 @@ class Authenticator:
                 f"only mcpfleet API keys ({KEY_PREFIX}...) are accepted here; create one with "
                 "`mcpfleet keys create --name NAME --role ROLE`"
             )
-        return self.principal_from_claims(await self.jwt.verify(credential))
+        principal = self.principal_from_claims(await self.jwt.verify(credential))
+        return dataclasses.replace(principal, token=credential)  # for token exchange upstream
 
     def principal_from_claims(self, claims: Mapping[str, Any]) -> Principal:
         """A verified token's principal: name from ``sub`` (or ``azp``/``client_id``), roles from

@@ -132,7 +132,7 @@ class ApiKeyStore:
 
     def _ready(self) -> None:
         if not self._table_ready:
-            api_keys.create(self.database.engine, checkfirst=True)
+            self.database.create_tables()  # the migrations: api_keys is in revision 0001
             self._table_ready = True
 
     def create(self, name: str, role: str, *, expires_in: timedelta | None = None) -> tuple[str, ApiKeyInfo]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -18,7 +18,7 @@ class Principal:
     ``name`` is the API key's name or the token's subject; ``roles`` are the role names access
     control knows (``access.roles`` in the fleet file); ``scopes`` are the OAuth scopes a token
     carried; ``key_id`` is the id of the API key used, if any; ``expires_at`` is when the
-    credential stops being valid (``None``: never, or not known).
+    credential stops being valid (``None``: never, or not known); ``token`` is the JWT it presented.
 
         >>> Principal("ci-bot", ("developer",), "api_key").has_role("developer")
         True
@@ -30,6 +30,8 @@ class Principal:
     scopes: tuple[str, ...] = ()
     key_id: str | None = None
     expires_at: datetime | None = None
+    # The JWT the caller presented, for an RFC 8693 exchange (never printed, never compared).
+    token: str | None = field(default=None, repr=False, compare=False)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

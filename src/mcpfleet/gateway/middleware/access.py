@@ -3,6 +3,7 @@ filtered, reads checked."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcpfleet.exceptions import PermissionDeniedError
@@ -22,16 +23,25 @@ def local_permission(tool: str) -> Permission:
 
 
 class AccessMiddleware(Middleware):
+    """``tool(server, name)`` gives the server's tools/list entry, whose ``readOnlyHint`` lets a
+    role without a grant there call the tool with READ alone; asked only when that matters."""
+
     name = "access"
 
-    def __init__(self, access: AccessControl) -> None:
+    def __init__(
+        self,
+        access: AccessControl,
+        tool: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None,
+    ) -> None:
         self.access = access
+        self.tool = tool
 
     async def on_call_tool(self, call: ToolCall, call_next: CallNext) -> dict[str, Any]:
         # No principal: an in-process caller (the stdio front, run by the fleet's owner).
         if call.principal is not None:
             if call.local is None:
-                self.access.require(call.principal, call.server, call.tool, Permission.EXECUTE)
+                read_only = await self._read_only(call)
+                self.access.require(call.principal, call.server, call.tool, read_only=read_only)
             else:
                 needed = local_permission(call.tool)
                 if not self.access.has_permission(call.principal, needed):
@@ -41,6 +51,19 @@ class AccessMiddleware(Middleware):
                         "caller's roles under access.roles"
                     )
         return await call_next(call)
+
+    async def _read_only(self, call: ToolCall) -> bool:
+        """Whether the tool is marked readOnlyHint, looked up only if that would change the answer."""
+        access, principal = self.access, call.principal
+        if self.tool is None or principal is None:
+            return False
+        if access.check_permission(principal, call.server, call.tool):
+            return False
+        if not access.check_permission(principal, call.server, call.tool, read_only=True):
+            return False
+        listed = await self.tool(call.server, call.tool)
+        annotations = listed.get("annotations") if listed is not None else None
+        return isinstance(annotations, dict) and annotations.get("readOnlyHint") is True
 
     async def on_list(self, request: ListRequest, call_next: ListNext) -> dict[str, Any]:
         principal = request.principal
