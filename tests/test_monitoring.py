@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from helpers import FakeClock, fleet, free_port, own_server, serve_http
 from mcpfleet.config import RemotePackage, RestartPolicy, ServerSpec
 from mcpfleet.manager import MCPManager
 from mcpfleet.monitoring import Alert, HealthMonitor, WebhookAlerts
+from mcpfleet.runtime.state import ServerState
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -237,3 +239,41 @@ async def test_a_server_that_could_not_start_is_started_when_it_can(tmp_path: Pa
             await monitor.stop()
         await manager.stop_server("late")
         assert manager.wanted == set()  # stopped on purpose: not started again
+
+
+async def test_a_server_that_cannot_start_shows_when_it_is_tried_and_one_that_gave_up_is_left(
+    tmp_path: Path,
+) -> None:
+    """A crashing server backs off (its next try in its state, its tries counted as restarts); one
+    whose start failed for good (not installed) is alerted on once and never tried again."""
+    crashing = own_server("toy.py", "--mode", "exit")
+    config = fleet(tmp_path / "home", crashing=crashing, ghost=own_server("toy.py"))
+    alerts: list[Alert] = []
+    clock = FakeClock()
+    async with MCPManager(config, auto_install=True) as manager:
+        await manager.install("crashing")
+        manager.auto_install = False  # as `mcpfleet up`: ghost's install is missing, and stays so
+        assert set((await manager.start_all()).values()) != {"ready"}
+        assert manager.server_state("ghost").state is ServerState.GAVE_UP
+        monitor = HealthMonitor(manager, interval=5.0, alerts=[alerts.append], clock=clock)
+        for tries in (1, 2, 3):
+            status = await monitor.round()
+            await wait_for(lambda: tried(manager, "crashing") == tries)  # noqa: B023 (awaited at once)
+            clock.advance(60)  # the next try is due
+        state = manager.server_state("crashing")
+        assert state.state is ServerState.BACKING_OFF and state.restarts == 3
+        assert state.next_try is not None and state.next_try > time.time()  # 5, 10, then 20 s
+        assert "fatal: missing configuration" in (state.last_error or "")
+        assert status["crashing"]["state"] == "backing_off" and not status["crashing"]["healthy"]
+        assert status["crashing"]["error"].startswith("backing off (")
+        ghost = manager.server_state("ghost")
+        assert ghost.state is ServerState.GAVE_UP and ghost.restarts == 0  # never tried again
+        assert status["ghost"]["error"] == ghost.summary() and ghost.summary().startswith("gave up: ")
+        assert [(a.kind, a.server) for a in alerts] == [("failed", "ghost"), ("unhealthy", "crashing")]
+        assert "not installed" in alerts[0].message and "mcpfleet restart ghost" in alerts[0].message
+
+
+def tried(manager: MCPManager, server: str) -> int | None:
+    """How many times a server was tried again, once that try is over (None while it runs)."""
+    state = manager.server_state(server)
+    return None if state.state is ServerState.STARTING else state.restarts

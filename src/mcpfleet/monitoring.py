@@ -12,7 +12,10 @@ answer. A probe is a real MCP request within ``timeout``: ``ping`` on the sessio
 ``server/discover`` on 2026-07-28. After ``alert_threshold`` failed probes in a row an instance
 is alerted on and replaced (stopped, SIGKILLed if frozen, started afresh). One that needs
 ``max_recoveries`` replacements within ``recovery_window`` is left failed and alerted on once,
-not replaced forever; so is one the supervisor gave up on.
+not replaced forever; so is one the supervisor gave up on. A server that could not start is
+started again with backoff (its ``next_try`` shows in ``mcpfleet status``), unless its start
+failed for good (a package the registry lacks, say: see :mod:`mcpfleet.runtime.state`): that is
+alerted on once and left alone until someone restarts it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from mcpfleet.backoff import Backoff
 from mcpfleet.clock import Clock, MonotonicClock
 from mcpfleet.exceptions import FleetError
 from mcpfleet.runtime import Instance, InstanceState
+from mcpfleet.runtime.state import ServerState
 
 if TYPE_CHECKING:
     from mcpfleet.manager import MCPManager
@@ -123,6 +127,7 @@ class _Start:
     backoff: Backoff  # its attempts are the failed tries so far
     alerted: bool = False
     task: asyncio.Task[None] | None = None
+    gave_up: bool = False  # its start failed for good, and that was alerted on
 
 
 @dataclass
@@ -209,10 +214,13 @@ class HealthMonitor:
         return detail
 
     async def check_server(self, server: str) -> dict[str, Any]:
+        """A probe of each instance; ``state``, ``last_error``, ``restarts`` and ``next_try`` say
+        where the server is (see :mod:`mcpfleet.runtime.state`)."""
         instances = self.manager.get_server_instances(server)
         details = await asyncio.gather(*(self.check_instance(i) for i in instances))
         healthy = [d for d in details if d["healthy"]]
         errors = [f"{d['id']}: {d['error']}" for d in details if d["error"]]
+        state = self.manager.server_state(server)
         if not instances and server not in self.manager.wanted:
             # Installed, never asked to run (or stopped on purpose): idle, not sick; nothing to alert.
             return {
@@ -222,10 +230,11 @@ class HealthMonitor:
                 "error": None,
                 "latency_ms": None,
                 "checked_at": time.time(),
+                **state.to_dict(),
                 "instances": [],
             }
         if not instances:
-            errors = ["not running"]
+            errors = [state.summary()]  # backing off (next try in 8s): ...; gave up: ...
         return {
             "healthy": bool(healthy),
             "idle": False,
@@ -233,13 +242,14 @@ class HealthMonitor:
             "error": "; ".join(errors) or None,
             "latency_ms": min(d["latency_ms"] for d in healthy) if healthy else None,
             "checked_at": time.time(),
+            **state.to_dict(),
             "instances": list(details),
         }
 
     async def check_all(self) -> dict[str, dict[str, Any]]:
-        """Every enabled server of the fleet. One asked to run that is not running is unhealthy
-        ("not running"); one never asked to run (or stopped on purpose) is ``idle``: healthy, with
-        nothing to alert on or restart."""
+        """Every enabled server of the fleet. One asked to run that is not running is unhealthy, its
+        error its state (``backing off (next try in 8s): ...``, ``gave up: ...``); one never asked
+        to run (or stopped on purpose) is ``idle``: healthy, with nothing to alert on or restart."""
         names = [n for n, s in self.manager.config.servers.items() if s.enabled and s.instances > 0]
         names += [n for n in self.manager.running_servers() if n not in names]
         results = await asyncio.gather(*(self.check_server(n) for n in names))
@@ -279,6 +289,8 @@ class HealthMonitor:
         results = await self.check_all()
         lb = self.manager.load_balancer
         for server, status in results.items():
+            if server in self._starts:  # being started again: its instances are followed once it runs
+                continue
             by_id = {i.id: i for i in self.manager.get_server_instances(server)}
             for detail in status["instances"]:
                 instance = by_id.get(detail["id"])
@@ -294,11 +306,30 @@ class HealthMonitor:
         await lb.check_health(self.timeout, remote_only=True)  # backup and redirect URLs
         running = set(self.manager.running_servers())
         for server in sorted(self.manager.wanted - running):
-            self._start_again(server)
-        for server in [s for s in self._starts if s in running]:
+            state = self.manager.server_state(server)
+            if state.state is ServerState.GAVE_UP:  # for good: trying again would fail alike
+                await self._gave_up(server, state.last_error or "its start failed")
+            else:
+                self._start_again(server)
+        # A server whose start is under way is among the running ones, but has not recovered yet.
+        started = [s for s in self._starts if s in running and self._state(s) is not ServerState.STARTING]
+        for server in started:
             if self._starts.pop(server).alerted:
                 await self._alert_server("recovered", server, "started after failing to start")
         return results
+
+    def _state(self, server: str) -> ServerState:
+        return self.manager.server_state(server).state
+
+    async def _gave_up(self, server: str, why: str) -> None:
+        attempt = self._starts.get(server)
+        if attempt is None:
+            backoff = Backoff(self.interval, MAX_START_BACKOFF, clock=self.clock)
+            attempt = self._starts[server] = _Start(backoff)
+        if not attempt.gave_up:
+            attempt.gave_up = attempt.alerted = True
+            way_out = "" if "mcpfleet restart" in why else f": fix it, then `mcpfleet restart {server}`"
+            await self._alert_server("failed", server, f"{why}; not tried again{way_out}")
 
     def _start_again(self, server: str) -> None:
         """Try again to start a server that could not start, with backoff (in the background:
@@ -307,6 +338,7 @@ class HealthMonitor:
         if attempt is None:
             backoff = Backoff(self.interval, MAX_START_BACKOFF, clock=self.clock)
             attempt = self._starts[server] = _Start(backoff)
+        attempt.gave_up = False  # restarted since: a failure for good is alerted on again
         if attempt.task is not None or not attempt.backoff.due:
             return
         attempt.task = asyncio.create_task(self._start(server, attempt), name=f"mcpfleet-start-{server}")
@@ -315,7 +347,12 @@ class HealthMonitor:
         try:
             await self.manager.start_server(server)
         except FleetError as exc:
+            if self._state(server) is ServerState.GAVE_UP:
+                return  # for good: the next round alerts, and nothing is tried again
             delay = attempt.backoff.next()
+            history = self.manager.start_histories.get(server)
+            if history is not None:
+                history.next_try = time.time() + delay
             log.warning(
                 "%s could not start (try %d): %s; trying again in %gs",
                 server, attempt.backoff.attempts, exc, delay,

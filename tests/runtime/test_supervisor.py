@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from helpers import own_server
+from helpers import own_server, until
 from mcpfleet.config import RestartPolicy, ServerSpec
 from mcpfleet.exceptions import ProtocolError, ServerStartError, ServerUnavailableError
 from mcpfleet.home import FleetHome
 from mcpfleet.install import LaunchSpec
 from mcpfleet.runtime import Instance, InstanceState, Supervisor
+from mcpfleet.runtime.state import ServerState, StateSnapshot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -202,3 +204,61 @@ async def test_no_process_left_behind(home: FleetHome, supervisors: list[Supervi
     await supervisor.stop()
     for pid in [*pids, *grandchildren, *survivors]:
         assert pid is not None and await gone(pid), f"process {pid} was left behind"
+
+
+STARTING = StateSnapshot(ServerState.STARTING, None, 0)
+
+
+class GatedClock(FastClock):
+    """Sleeps wait until the test opens the gate: a restart's backoff can be looked at while it lasts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await self.gate.wait()
+        self.gate.clear()
+        self.offset += seconds
+
+
+async def test_an_instance_goes_from_starting_to_backing_off_to_gave_up(
+    home: FleetHome, supervisors: list[Supervisor]
+) -> None:
+    spec = own_server("toy.py", restart=RestartPolicy(max_restarts=2, window=3600))
+    clock = GatedClock()
+    supervisor = Supervisor(
+        "toy", spec, launch_of(spec), home, env={"TOY_SECRET": "s3cret"}, version="1", clock=clock,
+        rng=random.Random(1),
+    )  # fmt: skip
+    supervisors.append(supervisor)
+    starting = asyncio.create_task(supervisor.start(1))
+    try:  # spawning and the handshake take a while: long enough to be seen
+        await until(lambda: [supervisor.instance_state(i) for i in supervisor.instances] == [STARTING])
+    finally:
+        await starting
+    [instance] = supervisor.instances
+    assert supervisor.instance_state(instance) == StateSnapshot(ServerState.READY, None, 0)
+
+    # From now on every start fails: the command exits at once, saying why on stderr.
+    supervisor.launch = instance.launch = LaunchSpec(command=(*instance.launch.command, "--mode", "exit"))
+    with pytest.raises(Exception, match="closed"):
+        await instance.call_tool("crash", {"code": 7})
+    for restarts in (0, 1):
+        await until(lambda: bool(clock.sleeps) and supervisor.instance_state(instance).next_try is not None)
+        state = supervisor.instance_state(instance)
+        assert state.state is ServerState.BACKING_OFF and state.restarts == restarts
+        assert state.next_try is not None
+        assert abs(state.next_try - (time.time() + clock.sleeps[-1])) < 2.0  # when, as a Unix time
+        assert state.last_error is not None and "exited with code" in state.last_error
+        assert "\n" not in state.last_error
+        clock.sleeps.clear()
+        clock.gate.set()  # the backoff is over: it restarts (and fails again)
+    await until(lambda: supervisor.instance_state(instance).state is ServerState.GAVE_UP)
+    state = supervisor.instance_state(instance)
+    assert state.restarts == 2 and state.next_try is None
+    assert state.last_error is not None and "\n" not in state.last_error
+    assert "gave up after 2 restarts" in state.last_error
+    assert "fatal: missing configuration" in state.last_error
+    assert "mcpfleet restart toy" in state.last_error

@@ -6,19 +6,23 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
-from mcpfleet.install import BatchResult
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from mcpfleet.install import BatchResult
 
 __all__ = [
     "install_progress",
     "install_table",
     "result_text",
     "rollout_table",
+    "state_text",
     "status_table",
     "tools_table",
 ]
@@ -38,15 +42,25 @@ def _uptime(seconds: float | None) -> str:
 _STATE_STYLE = {
     "ready": "green",
     "starting": "yellow",
+    "backing_off": "yellow",
     "draining": "yellow",
     "maintenance": "blue",
-    "unhealthy": "red",
-    "failed": "bold red",
+    "gave_up": "bold red",
     "stopped": "dim",
+    "idle": "dim",
 }
 
 
+def state_text(row: dict[str, Any]) -> str:
+    """A server's (or instance's) state for a table cell: ``backing off (next try in 8s)``."""
+    from mcpfleet.runtime.state import StateSnapshot  # only for the commands that show states
+
+    state = StateSnapshot.from_dict(row)
+    return f"[{_STATE_STYLE.get(state.state.value, '')}]{escape(state.headline())}[/]"
+
+
 def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
+    """Every server: its package, its state (``backing off``, ``gave up``, ...) and last error."""
     table = Table(title="mcpfleet status" + ("" if live else " (fleet not running)"), title_justify="left")
     for col in (
         "server",
@@ -59,23 +73,25 @@ def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
         "pids",
         "restarts",
         "uptime",
+        "last error",
     ):
-        table.add_column(col, no_wrap=col in {"server", "state"})
+        wide = 40 if col == "last error" else None  # an error folded into a narrow column is hard to read
+        table.add_column(col, no_wrap=col in {"server", "state"}, overflow="fold", min_width=wide)
     for row in rows:
         instances = row["instances"]
-        states = sorted({str(i["state"]) for i in instances})
-        state = (
-            ", ".join(f"[{_STATE_STYLE.get(s, '')}]{s}[/]" for s in states)
-            if states
-            else ("disabled" if not row["enabled"] else "-")
-        )
-        if row.get("failed"):
-            state = f"[bold red]failed[/]: {row['failed'][:60]}"
+        state = state_text(row) if row["enabled"] else "[dim]disabled[/]"
+        others: dict[str, int] = {}  # instances not in the server's state (one of two backing off)
+        for i in instances:
+            if i.get("phase", row.get("state")) != row.get("state"):
+                others[str(i["phase"])] = others.get(str(i["phase"]), 0) + 1
+        if others:
+            state += "".join(f", {n} {phase.replace('_', ' ')}" for phase, n in sorted(others.items()))
         ready = sum(1 for i in instances if i["state"] == "ready")
         version = str(row["version"])
         running = sorted({str(i["version"]) for i in instances if i.get("version") is not None})
         if running and running != [version]:  # mid-update, or an update stopped half-way
             version += f" (running {', '.join(running)})"
+        restarts = row.get("restarts", sum(int(i.get("restarts", 0)) for i in instances))
         table.add_row(
             row["server"],
             row["type"],
@@ -85,8 +101,9 @@ def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
             f"{ready}/{len(instances)}" if instances else "0",
             state,
             " ".join(str(i["pid"]) for i in instances if i.get("pid")) or "-",
-            str(sum(int(i.get("restarts", 0)) for i in instances)),
+            str(restarts),
             _uptime(min((i["uptime"] for i in instances if i.get("uptime") is not None), default=None)),
+            escape(row.get("last_error") or "") or "-",
         )
     return table
 
@@ -140,6 +157,8 @@ def install_table(result: BatchResult) -> Table:
 @contextmanager
 def install_progress(console: Console, servers: Sequence[str]) -> Iterator[Any]:
     """A progress bar per server; yields the callback ``install_many`` reports to."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.fields[server]:<20}"),

@@ -2,8 +2,10 @@
 
 A crashed instance is restarted after an exponential backoff with jitter; after
 ``restart.max_restarts`` restarts within ``restart.window`` seconds it is marked failed and left
-alone (and says so) until :meth:`Supervisor.restart`. Every stop reaps the instance's whole
-process group, so no sequence of starts, stops, crashes and restarts leaves a process behind.
+alone (and says so) until :meth:`Supervisor.restart`; :meth:`Supervisor.instance_state` says
+which of these an instance is in (see :mod:`mcpfleet.runtime.state`). Every stop reaps the
+instance's whole process group, so no sequence of starts, stops, crashes and restarts leaves a
+process behind.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +25,7 @@ from mcpfleet.exceptions import FleetError
 from mcpfleet.home import FleetHome
 from mcpfleet.install import LaunchSpec
 from mcpfleet.runtime.instance import Instance, InstanceState, Updater
+from mcpfleet.runtime.state import ServerState, StateSnapshot, one_line
 
 __all__ = ["Supervisor"]
 
@@ -62,6 +66,7 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._history: dict[str, deque[float]] = {}
         self._given_up: dict[str, str] = {}
+        self._next_try: dict[str, float] = {}  # instance id -> Unix time of its next restart
         self._next_index = 0
         self._stopping = False
 
@@ -76,6 +81,23 @@ class Supervisor:
         if not self.instances or self.ready_instances() or len(self._given_up) < len(self.instances):
             return None
         return "; ".join(f"{iid}: {why}" for iid, why in self._given_up.items())
+
+    def instance_state(self, instance: Instance) -> StateSnapshot:
+        """Where one of its instances is: ready, starting, backing off (until when), gave up, ..."""
+        given_up = self._given_up.get(instance.id)
+        error = instance.last_error
+        next_try = None
+        if given_up is not None:
+            state, error = ServerState.GAVE_UP, given_up
+        elif instance.state in (InstanceState.FAILED, InstanceState.UNHEALTHY):
+            state, next_try = ServerState.BACKING_OFF, self._next_try.get(instance.id)
+        elif instance.state is InstanceState.STOPPED:
+            state = ServerState.STOPPED
+        else:  # starting, ready, draining and maintenance are spelt alike
+            state = ServerState(instance.state.value)
+        if error is not None:
+            error = one_line(error, instance.secret_values())
+        return StateSnapshot(state, error, instance.restarts, next_try)
 
     def _emit(self, method: str, params: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -156,9 +178,10 @@ class Supervisor:
             while history and now - history[0] > policy.window:
                 history.popleft()
             if len(history) >= policy.max_restarts:
+                last = one_line(instance.last_error or "unknown", instance.secret_values())
                 why = (
                     f"gave up after {len(history)} restarts within {policy.window:g}s "
-                    f"(last error: {instance.last_error or 'unknown'}); "
+                    f"(last error: {last}); "
                     f"fix it, then `mcpfleet restart {self.server}` or restart_server()"
                 )
                 self._given_up[instance.id] = why
@@ -168,7 +191,11 @@ class Supervisor:
                 return
             delay = backoff.delay(len(history))  # restarts within the window count, older ones not
             log.info("%s: restarting in %.2fs (%s)", instance.id, delay, instance.last_error)
-            await self.clock.sleep(delay)
+            self._next_try[instance.id] = time.time() + delay
+            try:
+                await self.clock.sleep(delay)
+            finally:
+                self._next_try.pop(instance.id, None)
             if self._stopping:
                 return
             history.append(self.clock.monotonic())
