@@ -78,7 +78,6 @@ state_table = Table(
     Column("watermark", String(32)),  # the newest upstream updatedAt seen
     Column("sync_id", Integer, nullable=False),
 )
-_TABLES = [servers_table, state_table]
 
 
 def utc_stamp(value: object) -> str | None:
@@ -205,7 +204,8 @@ class RegistryMirror:
         return self._database
 
     def create_tables(self) -> None:
-        metadata.create_all(self.database.engine, tables=_TABLES)
+        # Through the migrations, the one way the fleet database's schema is made.
+        self.database.create_tables()
         self._has_tables = True
 
     def _exists(self) -> bool:
