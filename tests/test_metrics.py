@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import fleet, free_port, own_server, serve_gateway, wait_port
 from mcpfleet.config import GatewayConfig, dump_config
+from mcpfleet.exceptions import FleetError
 from mcpfleet.manager import MCPManager
 from mcpfleet.metrics import MetricsCollector
 from mcpfleet.pooling import ConnectionPool
@@ -105,6 +106,39 @@ def test_the_guide_api_without_a_fleet() -> None:
     assert value(found, "mcp_errors_total", server="filesystem", error_type="timeout") == 1
     assert value(found, "mcp_active_servers") == 7
     assert value(found, "mcp_latency_seconds_bucket", server="filesystem", le="0.025") == 1
+
+
+def test_each_server_and_tool_keeps_its_own_counts() -> None:
+    metrics = MetricsCollector()  # the label children are looked up once per (server, tool)
+    for server, tool, seconds in [("a", "x", 0.001), ("a", "y", 0.2), ("b", "x", 3.0), ("a", "x", 0.2)]:
+        metrics.track_request(server, tool, seconds, True)
+    found = samples(metrics.render().decode())
+    assert value(found, "mcp_requests_total", server="a", tool="x") == 2
+    assert value(found, "mcp_requests_total", server="a", tool="y") == 1
+    assert value(found, "mcp_requests_total", server="b", tool="x") == 1
+    assert value(found, "mcp_latency_seconds_count", server="a") == 3
+    assert value(found, "mcp_latency_seconds_bucket", server="b", le="2.5") == 0
+
+
+async def test_each_server_is_in_one_state_and_its_restarts_are_counted(tmp_path: Path) -> None:
+    config = fleet(tmp_path / "home", toy=own_server("toy.py"), ghost=own_server("toy.py"))
+    async with MCPManager(config) as manager:
+        await manager.install("toy")
+        await manager.start_server("toy")
+        with pytest.raises(FleetError):
+            await manager.start_server("ghost")  # not installed: given up on
+        await manager.restart_server("toy")
+        found = samples(MetricsCollector(manager).render().decode())
+    states = {
+        dict(labels)["server"]: dict(labels)["state"]
+        for (name, labels), v in found.items()
+        if name == "mcp_server_state" and v == 1
+    }
+    assert states == {"toy": "ready", "ghost": "gave_up"}  # one state each
+    assert sum(v for (name, _), v in found.items() if name == "mcp_server_state") == 2
+    assert value(found, "mcp_server_state", server="ghost", state="backing_off") == 0  # every state is served
+    assert value(found, "mcp_server_restarts_total", server="toy") == 0  # restart_server is on purpose
+    assert value(found, "mcp_server_restarts_total", server="ghost") == 0
 
 
 async def test_alert_rules_and_dashboard_use_only_metrics_we_serve(url: str) -> None:

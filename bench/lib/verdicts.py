@@ -60,3 +60,52 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
             out["ratio_over_best_peer"] = round(fleet64 / peers[best], 2)
             out["at_least_3x_best_peer"] = fleet64 >= 3 * peers[best]
     return out
+
+
+WRK_PEERS = ("cf-translate", "supergateway", "mcp-proxy", "contextforge", "fastmcp")
+
+
+def wrk_verdict(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 17's goals, for a ``--load wrk`` run: mcpfleet ahead of every peer that ran at c=1,
+    8 and 64 (1.5x the best at c=8, 3x at c=64), p50 at c=1 below the best peer's, at most
+    150 us of gateway+instance CPU per call at c=8. Ratios, not absolute figures: the machine
+    is shared, and a ratio of two targets measured in one run is what holds still."""
+
+    def row(name: str, level: int) -> dict[str, Any] | None:
+        found = results.get(name, {}).get(f"c{level}")
+        return found if found and not found.get("errors") else None
+
+    out: dict[str, Any] = {}
+    fleet = "mcpfleet"
+    peers = [p for p in WRK_PEERS if any(row(p, lv) for lv in LEVELS)]
+    for level in LEVELS:
+        mine = row(fleet, level)
+        theirs = {p: r["calls_per_s"] for p in peers if (r := row(p, level))}
+        if mine is None or not theirs:
+            continue
+        best = max(theirs, key=lambda p: theirs[p])
+        ratio = mine["calls_per_s"] / theirs[best]
+        out[f"c{level}_best_peer"] = best
+        out[f"c{level}_ratio_over_best_peer"] = round(ratio, 2)
+        out[f"c{level}_ahead_of_every_peer"] = ratio > 1
+    if "c8_ratio_over_best_peer" in out:
+        out["c8_at_least_1.5x"] = out["c8_ratio_over_best_peer"] >= 1.5
+    if "c64_ratio_over_best_peer" in out:
+        out["c64_at_least_3x"] = out["c64_ratio_over_best_peer"] >= 3
+    mine1 = row(fleet, 1)
+    p50s = {p: r["p50_ms"] for p in peers if (r := row(p, 1))}
+    if mine1 and p50s:
+        best = min(p50s, key=lambda p: p50s[p])
+        out["c1_p50_ms"] = mine1["p50_ms"]
+        out["c1_best_peer_p50_ms"] = p50s[best]
+        out["c1_p50_below_best_peer"] = mine1["p50_ms"] < p50s[best]
+    mine8 = row(fleet, 8)
+    if mine8:
+        out["c8_cpu_us_per_call"] = mine8["server_cpu_us_per_call"]
+        out["c8_cpu_at_most_150us"] = mine8["server_cpu_us_per_call"] <= 150
+        for p in peers:
+            if (r := row(p, 8)) is not None:
+                out[f"c8_cpu_vs_{p}"] = round(
+                    mine8["server_cpu_us_per_call"] / r["server_cpu_us_per_call"], 2
+                )
+    return out

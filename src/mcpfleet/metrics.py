@@ -8,8 +8,10 @@
     text = metrics.render()          # Prometheus text format, as served at /metrics
 
 The gateway feeds it on every tool call. With ``manager`` given, each scrape also reads the
-fleet's state: instances by state, restarts, calls in flight, connection pool figures and the
-last health check; ``mcp_active_servers`` is then the number of servers with a ready instance.
+fleet's state: each server's state (``mcp_server_state{server,state}``, 1 for the one it is in:
+see :mod:`mcpfleet.runtime.state`), instances by state, restarts, calls in flight, connection
+pool figures and the last health check; ``mcp_active_servers`` is then the number of servers
+with a ready instance.
 
 Several processes on one host (gateway replicas behind one port or one load balancer) share
 their figures through prometheus-client's multiprocess mode: start every process with
@@ -31,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mcpfleet.exceptions import ConfigError
+from mcpfleet.runtime.state import ServerState
 
 if TYPE_CHECKING:
     from mcpfleet.manager import MCPManager
@@ -101,6 +104,7 @@ class MetricsCollector:
         self.cache: Any = None  # an MCPCache of tool results: hits, misses, evictions, size
         self.autoscaler: Any = None  # an AutoScaler: its decisions and desired instance counts
         self._state: _FleetState | None = None
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}  # track_request's label children
         self._published: _Publisher | None = None
         if manager is not None:
             self._state = _FleetState(manager, monitor, self)
@@ -113,8 +117,16 @@ class MetricsCollector:
         self, server: str, tool: str, duration: float, success: bool, error_type: str | None = None
     ) -> None:
         """Count one call; ``error_type`` names the failure (default ``tool_error``) when not ``success``."""
-        self.requests.labels(server, tool).inc()
-        self.latency.labels(server).observe(duration)
+        # The children of a (server, tool) are looked up once, not per call: ``labels()`` checks,
+        # converts and locks every time. Tool labels are bounded (the gateway counts names no
+        # server lists as ``unlisted``), and so is this cache.
+        children = self._children.get((server, tool))
+        if children is None:
+            children = (self.requests.labels(server, tool), self.latency.labels(server))
+            if len(self._children) < 10_000:
+                self._children[(server, tool)] = children
+        children[0].inc()
+        children[1].observe(duration)
         if not success:
             self.errors.labels(server, error_type or "tool_error").inc()
 
@@ -183,8 +195,20 @@ class _FleetState(Collector):
             "mcp_server_out_of_rotation", "1 while a server is draining or in maintenance", "gauge",
             ("server", "mode"), mode="livemax",
         )  # fmt: skip
+        states = _Family(
+            "mcp_server_state", "1 for the state a server is in (idle, starting, ready, backing_off, "
+            "gave_up, stopped, draining, maintenance), 0 for the others", "gauge", ("server", "state"),
+            mode="livemax",
+        )  # fmt: skip
+        server_restarts = _Family(
+            "mcp_server_restarts", "Restarts of a server's instances, and its starts tried again "
+            "after a failed one", "counter", ("server",),
+        )  # fmt: skip
         for row in manager.status():
             server = row["server"]
+            for name in ServerState:
+                states.samples[(server, name.value)] = 1 if row["state"] == name.value else 0
+            server_restarts.samples[(server,)] = row["restarts"]
             for instance in row["instances"]:
                 key = (server, instance["state"])
                 instances.samples[key] = instances.samples.get(key, 0) + 1
@@ -198,7 +222,7 @@ class _FleetState(Collector):
         )  # fmt: skip
         for server, outcome in manager.installs.items():
             installed.samples[(server, "ok" if outcome.ok else "failed")] = outcome.duration
-        found = [instances, restarts, in_flight, mode, installed]
+        found = [instances, restarts, in_flight, mode, installed, states, server_restarts]
         pool = manager.connection_pool
         if pool is not None:
             stats: dict[str, Any] = pool.get_stats()

@@ -12,6 +12,7 @@ import pytest
 from audit_helpers import HeldStore
 from mcpfleet.audit import AuditLogger, JsonlAuditStore, PostgresAuditStore, SqliteAuditStore
 from mcpfleet.audit.masking import MASK
+from mcpfleet.audit.records import AuditQuery
 from mcpfleet.config import FleetConfig
 from mcpfleet.exceptions import AuditError, ToolCallError
 from mcpfleet.logs import request_id
@@ -200,3 +201,38 @@ def test_from_config_uses_the_fleet_database_and_home(tmp_path: Path) -> None:
         audit.record(server="fs", tool="t", params={"password": "p"})
         assert audit.query()[0].params == {"password": "p"}
     assert (tmp_path / "home" / "audit.jsonl").exists()
+
+
+def test_submitted_calls_are_sealed_in_order_with_recorded_ones_and_none_is_lost(tmp_path: Path) -> None:
+    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "fleet.db"), flush_interval=0.05)
+    token = request_id.set("req-1")
+    try:
+        for i in range(500):
+            audit.submit(server="fs", tool="t", params={"i": i, "password": "hunter2"}, latency_ms=0.5)
+            if i % 100 == 99:  # record() seals what was submitted before it, then itself
+                assert audit.record(server="fs", tool="sync", params={"i": i}).seq == i + 1 + i // 100
+    finally:
+        request_id.reset(token)
+    assert audit.stats.recorded == 505
+    audit.submit(server="fs", tool="last")  # still waiting to be sealed when close() begins
+    assert audit.close()  # what waits is sealed and stored
+    with pytest.raises(AuditError, match="closed"):
+        audit.submit(server="fs")
+    store = SqliteAuditStore(tmp_path / "fleet.db")
+    result = store.verify()
+    assert result.ok and result.records == 506
+    stored = sorted(store.query(AuditQuery(limit=None)), key=lambda r: r.seq)
+    assert [r.tool for r in stored[99:102]] == ["t", "sync", "t"] and stored[-1].tool == "last"
+    assert stored[0].params == {"i": 0, "password": MASK} and stored[0].request_id == "req-1"
+    store.close()
+
+
+def test_submit_checks_its_input_at_once(tmp_path: Path) -> None:
+    with AuditLogger(log_file=tmp_path / "a.jsonl", include_params=False) as audit:
+        with pytest.raises(AuditError, match="server must be a string"):
+            audit.submit(server=7)  # type: ignore[arg-type]
+        with pytest.raises(AuditError, match="latency_ms must be a number"):
+            audit.submit(latency_ms="fast")  # type: ignore[arg-type]
+        audit.submit(server="fs", params={"x": 1}, request_id="r-9")
+        (record,) = audit.query(limit=None)
+    assert record.params is None and record.request_id == "r-9" and record.server == "fs"

@@ -221,7 +221,7 @@ async def test_admin_api(gateway_url: str) -> None:
         assert "Did you mean 'echo'" in missing.json()["error"]
         assert (await http.get("/api/v1/openapi.json")).json()["openapi"].startswith("3.")
         assert (await http.get("/healthz")).json() == {"status": "ok"}
-        assert (await http.get("/readyz")).json() == {"ready": True, "not_ready": {}}
+        assert (await http.get("/readyz")).json() == {"ready": True, "readiness": "all", "not_ready": {}}
         health = (await http.get("/api/v1/health")).json()["servers"]
         assert {name: h["healthy"] for name, h in health.items()} == {
             "everything": True,
@@ -230,7 +230,7 @@ async def test_admin_api(gateway_url: str) -> None:
         }
         await http.post("/api/v1/servers/time/stop")
         not_ready = await http.get("/readyz")
-        assert not_ready.status_code == 503 and not_ready.json()["not_ready"] == {"time": "not running"}
+        assert not_ready.status_code == 503 and not_ready.json()["not_ready"] == {"time": "stopped"}
         await http.post("/api/v1/servers/time/start")
         assert (await http.get("/readyz")).status_code == 200
 

@@ -9,8 +9,9 @@ in front of 4 stdio instances of bench/servers/echo.py. One target per variant:
 - ``mcpfleet-cached`` / ``mcpfleet-cached-redis``: the echo tool's results cached in memory / in
   the Redis at 127.0.0.1:6379 (db 13), every client repeating 8 distinct calls.
 
-``start`` runs ``bench/gateway.py --serve-gateway PORT --home HOME --variant V`` (which calls
-``serve``), so the gateway's CPU is its own process tree's.
+``start`` writes the variant's fleet file and runs ``mcpfleet up`` on it (no benchmark-only
+path), so the CPU counted is the gateway's process tree: gateway and instances. Only the
+profiling pass's cProfile run (``serve``) builds the same fleet in-process.
 """
 
 from __future__ import annotations
@@ -38,42 +39,89 @@ def target_name(variant: str) -> str:
     return "mcpfleet" if variant == "default" else f"mcpfleet-{variant}"
 
 
-async def start(tmp: Path, log: Log, profile: Path | None = None, *, variant: str = "default") -> Running:
-    port = free_port()
-    home = tmp / f"fleet-home-{variant}"
-    argv = [
-        sys.executable,
-        str(GATEWAY_SCRIPT),
-        "--serve-gateway",
-        str(port),
-        "--home",
-        str(home),
-        "--variant",
-        variant,
-    ]
-    if profile is not None:
-        argv += ["--cprofile", str(profile)]
-    env = {
-        "PYTHONPATH": os.pathsep.join(
-            p for p in [str(BENCH.parent / "src"), os.environ.get("PYTHONPATH", "")] if p
+def fleet_config(home: str, variant: str, port: int) -> Any:
+    """The fleet file of ``variant``: 4 stdio echo instances behind the gateway, as users write it."""
+    from lib.fleet import own_server
+    from mcpfleet.audit.config import AuditConfig
+    from mcpfleet.cache import CacheConfig
+    from mcpfleet.config import FleetConfig, GatewayConfig
+    from mcpfleet.security import AccessConfig, AuthConfig
+
+    config = FleetConfig(home=home, servers={"echo": own_server("echo.py", instances=4)})
+    gateway: dict[str, Any] = {"port": port, "metrics": variant != "nometrics"}
+    config.gateway = GatewayConfig.model_validate(gateway)
+    if variant == "bare":
+        config.audit = AuditConfig(enabled=False)
+    if variant == "secured":
+        config.auth = AuthConfig.model_validate({"mode": "api_key"})
+        config.access = AccessConfig.model_validate(
+            {"roles": {"bench": ["execute", "list", "read"]}, "servers": {"echo": {"bench": ["*"]}}}
         )
-    }
+    if variant.startswith("cached"):
+        cache: dict[str, Any] = {"servers": {"echo": {"tools": {"echo": 600}}}}
+        if variant == "cached-redis":
+            cache.update(backend="redis", redis_url=REDIS_URL, key_prefix=f"mcpfleet-bench-{port}:")
+        config.cache = CacheConfig.model_validate(cache)
+    return config
+
+
+async def start(tmp: Path, log: Log, profile: Path | None = None, *, variant: str = "default") -> Running:
+    """``mcpfleet up`` on a fleet file (``profile``: the in-process gateway under cProfile instead)."""
+    if profile is not None:
+        return await _start_profiled(tmp, profile, variant)
+    from mcpfleet import __version__
+    from mcpfleet.config import dump_config
+
+    port = free_port()
+    root = tmp / f"fleet-{variant}"
+    root.mkdir()
+    home = root / "home"
     headers = None
     if variant == "secured":  # a key in the fleet database before the gateway starts
         from mcpfleet.database import Database
         from mcpfleet.security import ApiKeyStore
 
+        home.mkdir()
         store = ApiKeyStore(Database(f"sqlite:///{home / 'fleet.db'}"))
         headers = {"x-api-key": store.create("bench", "bench")[0]}
-    proc = Proc(argv, tmp / f"mcpfleet-{variant}.log", env=env)
-    from mcpfleet import __version__
-
+    config = fleet_config(str(home), variant, port)
+    (root / "mcpfleet.yaml").write_text(dump_config(config))
+    argv = [sys.executable, "-m", "mcpfleet", "-c", str(root / "mcpfleet.yaml"), "up"]
+    proc = Proc(argv, tmp / f"mcpfleet-{variant}.log", env=_env())
     url = f"http://127.0.0.1:{port}/servers/echo/mcp"
-    info = {"version": __version__, "instances": 4, "endpoint": "/servers/echo/mcp", "variant": variant}
+    info = {
+        "version": __version__,
+        "how": "mcpfleet up (a fleet file: echo, instances: 4)",
+        "instances": 4,
+        "endpoint": "/servers/echo/mcp",
+        "variant": variant,
+        "fleet_file": str(root / "mcpfleet.yaml"),
+    }
     running = Running(url, [proc], proc.pid, info, headers=headers)
     if variant.startswith("cached"):
         running.distinct = 8
-    await ready(running, proc, 60)
+    await ready(running, proc, 90)
+    if variant == "cached-redis":
+        running.cleanup.append(lambda: asyncio.run(delete_prefix(REDIS_URL, f"mcpfleet-bench-{port}:")))
+    return running
+
+
+def _env() -> dict[str, str]:
+    return {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(BENCH.parent / "src"), os.environ.get("PYTHONPATH", "")] if p
+        )
+    }
+
+
+async def _start_profiled(tmp: Path, profile: Path, variant: str) -> Running:
+    port = free_port()
+    home = tmp / f"fleet-home-{variant}-prof"
+    argv = [sys.executable, str(GATEWAY_SCRIPT), "--serve-gateway", str(port), "--home", str(home)]
+    argv += ["--variant", variant, "--cprofile", str(profile)]
+    proc = Proc(argv, tmp / f"mcpfleet-{variant}-prof.log", env=_env())
+    running = Running(f"http://127.0.0.1:{port}/servers/echo/mcp", [proc], proc.pid, {"variant": variant})
+    await ready(running, proc, 90)
     return running
 
 
@@ -81,31 +129,12 @@ STARTERS: dict[str, Starter] = {target_name(v): functools.partial(start, variant
 
 
 def serve(port: int, home: str, cprofile: str | None, variant: str = "default") -> None:
-    """The mcpfleet side, in its own process: 4 stdio echo instances behind the HTTP gateway."""
-    from lib.fleet import own_server
-    from mcpfleet.audit.config import AuditConfig
-    from mcpfleet.cache import CacheConfig
-    from mcpfleet.config import FleetConfig, GatewayConfig
+    """The profiling pass's gateway, in its own process under cProfile: the fleet of ``variant``."""
     from mcpfleet.gateway import Gateway, GatewayServer
     from mcpfleet.manager import MCPManager
-    from mcpfleet.security import AccessConfig, AuthConfig
 
     async def run() -> None:
-        config = FleetConfig(home=home, servers={"echo": own_server("echo.py", instances=4)})
-        config.gateway = GatewayConfig(port=port, metrics=variant != "nometrics")
-        if variant == "bare":
-            config.audit = AuditConfig(enabled=False)
-        if variant == "secured":
-            config.auth = AuthConfig.model_validate({"mode": "api_key"})
-            config.access = AccessConfig.model_validate(
-                {"roles": {"bench": ["execute", "list", "read"]}, "servers": {"echo": {"bench": ["*"]}}}
-            )
-        if variant.startswith("cached"):
-            cache: dict[str, Any] = {"servers": {"echo": {"tools": {"echo": 600}}}}
-            if variant == "cached-redis":
-                prefix = f"mcpfleet-bench-{os.getpid()}:"
-                cache.update(backend="redis", redis_url=REDIS_URL, key_prefix=prefix)
-            config.cache = CacheConfig.model_validate(cache)
+        config = fleet_config(home, variant, port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -122,7 +151,5 @@ def serve(port: int, home: str, cprofile: str | None, variant: str = "default") 
                 profiler.disable()
                 profiler.dump_stats(cprofile)
             await server.stop()
-            if variant == "cached-redis":  # what the run left in db 13
-                await delete_prefix(REDIS_URL, str(cache["key_prefix"]))
 
     asyncio.run(run())

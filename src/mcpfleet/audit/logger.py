@@ -9,31 +9,36 @@
     logs = audit.query(server="filesystem", user="admin", start_time=datetime.now() - timedelta(hours=24))
     audit.close()
 
-The gateway calls :meth:`AuditLogger.record` once per tool call; it masks and seals the record
-and queues it for a background thread (see :mod:`mcpfleet.audit.writer`), so it never waits
-for the store. Each logger starts its own hash chain, also on a file or database that already
-holds chains: a chain is one writer's history, and nothing needs to be read at start.
+The gateway calls :meth:`AuditLogger.submit` once per tool call: it notes what happened (a
+tuple on a deque, no lock) and the writer thread masks, canonicalizes and seals it into the
+chain, in submission order, before it writes the batch (see :mod:`mcpfleet.audit.writer` and
+:mod:`mcpfleet.audit.sealing`). :meth:`AuditLogger.record` seals at once (and everything
+submitted before it first) and returns the sealed record. Neither waits for the store.
+
+Each logger starts its own hash chain, also on a file or database that already holds chains:
+a chain is one writer's history, and nothing needs to be read at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
-import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcpfleet.audit.chain import VerifyResult, link, new_chain_id
+from mcpfleet.audit.chain import VerifyResult, new_chain_id
 from mcpfleet.audit.checkpoint import CheckpointKey
-from mcpfleet.audit.masking import Masker, clean_text
+from mcpfleet.audit.masking import Masker
 from mcpfleet.audit.operation import audited
-from mcpfleet.audit.records import GENESIS, AuditQuery, AuditRecord, canonical
+from mcpfleet.audit.records import AuditQuery, AuditRecord
 from mcpfleet.audit.retention import PruneResult, RetentionPolicy, prune
+from mcpfleet.audit.sealing import Noted, Sealer
 from mcpfleet.audit.spill import SpillFile
 from mcpfleet.audit.stores.auto import open_store, spill_path
 from mcpfleet.audit.stores.base import BaseAuditStore
@@ -48,15 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["AuditLogger"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_TEXT_LIMITS = {"server": 255, "tool": 255, "user": 255, "role": 255, "client": 255, "request_id": 255}
-
-
-def _text(name: str, value: object, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise AuditError(f"audit {name} must be a string or None, not {type(value).__name__}")
-    return clean_text(value)[:limit]
 
 
 class AuditLogger:
@@ -104,17 +100,18 @@ class AuditLogger:
         self.include_params = include_params
         self.masker = Masker(mask_keys, mask_patterns, enabled=mask_sensitive)
         self.chain = new_chain_id()
-        self._id_prefix, self._ids = os.urandom(8).hex(), itertools.count()
         self.store.begin_chain(self.chain)
-        self._seq = 0
-        self._prev_hash = GENESIS
+        self._sealer = Sealer(self.chain, self.masker)
         self._seal = threading.Lock()
+        self._pending: deque[Noted] = deque()  # submitted, not sealed yet (appended without a lock)
+        self._pending_limit = queue_size
+        self._closed = False
         self._counts = threading.Lock()
         self._pruned = 0
         self._store_bytes: int | None = None  # measured by measure_store() and prune()
         self._writer = AuditWriter(
             self.store, SpillFile(spill), queue_size=queue_size, batch_size=batch_size,
-            flush_interval=flush_interval,
+            flush_interval=flush_interval, before_batch=self._drain, backlog=self._pending.__len__,
         )  # fmt: skip
 
     @classmethod
@@ -153,35 +150,79 @@ class AuditLogger:
         ``params`` is masked (and dropped if ``include_params`` is off); ``request_id``
         defaults to the one of the request being served (:data:`mcpfleet.logs.request_id`).
         """
+        noted = self._note(server, tool, params, outcome, error, latency_ms, user, role, client, request_id)
+        with self._seal:  # what was submitted before it goes first: the chain keeps the order of calls
+            self._seal_pending()
+            return self._sealer.seal(noted, self._writer.put)
+
+    def submit(
+        self,
+        *,
+        server: str | None = None,
+        tool: str | None = None,
+        params: Any = None,
+        outcome: str = "success",
+        error: str | None = None,
+        latency_ms: float | None = None,
+        user: str | None = None,
+        role: str | None = None,
+        client: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """:meth:`record` for the hot path: the same checks and the same record, but masking,
+        canonical JSON and the chain link happen on the writer thread, in submission order
+        (:meth:`flush`, :meth:`query`, :meth:`verify` and :meth:`close` include what waits).
+        Takes no lock. ``params`` must not change after the call (the gateway never changes
+        a call's arguments once it has answered)."""
+        noted = self._note(server, tool, params, outcome, error, latency_ms, user, role, client, request_id)
+        if self._closed:
+            raise AuditError("the audit logger is closed; create a new AuditLogger to record more")
+        pending = self._pending
+        pending.append(noted)
+        if len(pending) >= self._pending_limit:  # the writer is behind: seal here, so the queue
+            with self._seal:  # bound (and the spill file past it) applies as with record()
+                self._seal_pending()
+
+    def _note(
+        self,
+        server: str | None,
+        tool: str | None,
+        params: Any,
+        outcome: str,
+        error: str | None,
+        latency_ms: float | None,
+        user: str | None,
+        role: str | None,
+        client: str | None,
+        request_id: str | None,
+    ) -> Noted:
         if not isinstance(outcome, str) or not outcome:
             raise AuditError(f"audit outcome must be a non-empty string such as 'success', not {outcome!r}")
         if latency_ms is not None and not isinstance(latency_ms, int | float):
             raise AuditError(f"audit latency_ms must be a number of milliseconds, not {latency_ms!r}")
-        fields: dict[str, Any] = {
-            name: _text(name, value, _TEXT_LIMITS[name])
-            for name, value in (
-                ("server", server), ("tool", tool), ("user", user), ("role", role), ("client", client),
-                ("request_id", request_id if request_id is not None else current_request_id.get()),
-            )
-        }  # fmt: skip
-        fields.update(
-            id=f"{self._id_prefix}{next(self._ids):016x}",  # 64 random bits per logger + a counter
-            time=datetime.now(UTC),
-            params=self.masker.mask(params) if self.include_params and params is not None else None,
-            outcome=clean_text(outcome)[:32],
-            error=None if error is None else self.masker.mask_text(str(error))[:2000],
-            latency_ms=None if latency_ms is None else round(float(latency_ms), 3),
-        )
-        content = canonical({**fields, "time": fields["time"].isoformat(timespec="microseconds")})
-        with self._seal:  # numbering and queueing together: the queue holds the chain in order
-            digest = link(self._prev_hash, self.chain, self._seq, content)
-            record = AuditRecord(
-                chain=self.chain, seq=self._seq, prev_hash=self._prev_hash, hash=digest, **fields
-            )
-            self._writer.put(record)
-            self._seq += 1
-            self._prev_hash = digest
-        return record
+        if request_id is None:
+            request_id = current_request_id.get()
+        for name, value in (
+            ("server", server), ("tool", tool), ("user", user), ("role", role), ("client", client),
+            ("request_id", request_id),
+        ):  # fmt: skip
+            if value is not None and not isinstance(value, str):
+                raise AuditError(f"audit {name} must be a string or None, not {type(value).__name__}")
+        if not self.include_params:
+            params = None
+        return (time.time(), server, tool, params, outcome, error, latency_ms, user, role, client, request_id)
+
+    def _seal_pending(self) -> None:
+        """Seal what was submitted, in order (the caller holds ``_seal``)."""
+        pending, seal, put = self._pending, self._sealer.seal, self._writer.put
+        while pending:
+            seal(pending.popleft(), put)
+
+    def _drain(self) -> None:
+        """The writer thread's turn: seal what was submitted, before it takes a batch."""
+        if self._pending:
+            with self._seal:
+                self._seal_pending()
 
     def log_operation(self, func: F) -> F:
         """Decorator: record each call of ``func`` (sync or async) with its arguments (masked),
@@ -207,7 +248,7 @@ class AuditLogger:
         Records still queued are flushed first (waiting at most 5 s).
         """
         wanted = AuditQuery(server, user, tool, outcome, start_time, end_time, limit)
-        if self._writer.queue_depth or self._writer.stats().spilling:
+        if self._pending or self._writer.queue_depth or self._writer.stats().spilling:
             self.flush(timeout=5.0)
         return self.store.query(wanted)
 
@@ -247,12 +288,21 @@ class AuditLogger:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything recorded so far is in the store; False if ``timeout`` ran out
         (the store is down; the records are safe in the spill file and will be replayed)."""
+        self._drain()
         return self._writer.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop recording, flush for at most ``timeout`` seconds, stop the writer. Records the store
         could not take stay in the spill file for the next start. True if all reached the store."""
-        return self._writer.close(timeout)
+        self._closed = True  # submit() refuses from now on; what it took is sealed below
+        self._drain()
+        flushed = self._writer.close(timeout)
+        with self._seal:  # submitted while closing (another thread): to the spill file, not lost
+            late = [self._sealer.seal(self._pending.popleft(), None) for _ in range(len(self._pending))]
+        if late:
+            self._writer.spill_late(late)
+            flushed = False
+        return flushed
 
     async def aclose(self, timeout: float = 10.0) -> bool:
         """:meth:`close` without blocking the event loop."""
@@ -261,7 +311,7 @@ class AuditLogger:
     @property
     def queue_depth(self) -> int:
         """Records recorded but not yet written or spilled (a gauge for /metrics)."""
-        return self._writer.queue_depth
+        return len(self._pending) + self._writer.queue_depth
 
     @property
     def stats(self) -> AuditStats:
@@ -269,7 +319,12 @@ class AuditLogger:
         spilling; the store's size when last measured."""
         with self._counts:
             pruned, size = self._pruned, self._store_bytes
-        return dataclasses.replace(self._writer.stats(), pruned=pruned, store_bytes=size)
+        waiting = len(self._pending)
+        stats = self._writer.stats()
+        return dataclasses.replace(
+            stats, recorded=stats.recorded + waiting, queue_depth=stats.queue_depth + waiting,
+            pruned=pruned, store_bytes=size,
+        )  # fmt: skip
 
     def __enter__(self) -> AuditLogger:
         return self

@@ -63,8 +63,13 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval: float = 0.2,
         retry_max: float = 2.0,
+        before_batch: Callable[[], None] | None = None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self.store, self.spill = store, spill
+        # The logger's records submitted but not sealed yet: ``backlog()`` counts them (they make a
+        # batch as queued ones do) and ``before_batch()`` seals them into the queue (by put).
+        self._before_batch, self._backlog = before_batch, backlog or (lambda: 0)
         self.queue_size, self.batch_size = queue_size, batch_size
         self.flush_interval, self.retry_max = flush_interval, retry_max
         self._backoff = Backoff(0.1, retry_max)  # between replays while the store is down
@@ -163,6 +168,13 @@ class AuditWriter:
             self.store.close()
         return flushed
 
+    def spill_late(self, records: Sequence[AuditRecord]) -> None:
+        """Records that came after :meth:`close`: straight to the spill file (the next start
+        replays them into the store)."""
+        with self._lock:
+            self._recorded += len(records)
+        self._append_spill(records)
+
     # ------------------------------------------------------------------ writer thread
 
     def _guard(self, loop: Callable[[], None]) -> None:
@@ -177,18 +189,24 @@ class AuditWriter:
         backoff = self._backoff
         backoff.reset()  # a loop restarted after a bug tries at once
         while True:
+            backlog = self._backlog
             with self._lock:
-                if not self._queue and not self._stopping and not self._replay_now:
+                if not self._queue and not backlog() and not self._stopping and not self._replay_now:
                     self._work.wait(self.flush_interval)
                 # A batch gathers for up to flush_interval unless it fills: one write per batch,
                 # not one per record, whatever the call rate.
                 gather_until = time.monotonic() + self.flush_interval
-                while 0 < len(self._queue) < self.batch_size and not (self._stopping or self._flush_now):
+                while 0 < len(self._queue) + backlog() < self.batch_size and not (
+                    self._stopping or self._flush_now
+                ):
                     remaining = gather_until - time.monotonic()
                     if remaining <= 0:
                         break
                     self._work.wait(remaining)
                 self._flush_now = False
+            if self._before_batch is not None:
+                self._before_batch()  # seals what was submitted into the queue, in order
+            with self._lock:
                 batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
                 self._inflight = batch
                 spilling, stopping = self._spilling, self._stopping

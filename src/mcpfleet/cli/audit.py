@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mcpfleet.audit import AuditQuery, AuditRecord, BaseAuditStore, PruneResult, RetentionPolicy
-from mcpfleet.audit.checkpoint import load_key
-from mcpfleet.audit.retention import prune as prune_store
-from mcpfleet.audit.stores.auto import open_store
 from mcpfleet.cli.app import console, print_error, state_of
 from mcpfleet.exceptions import FleetError
+
+if TYPE_CHECKING:
+    from mcpfleet.audit import AuditRecord, BaseAuditStore, PruneResult
+
 
 __all__ = ["audit_app", "parse_age", "parse_moment"]
 
@@ -47,6 +47,8 @@ def parse_age(text: str) -> timedelta:
 
 
 def _store(ctx: typer.Context) -> BaseAuditStore:
+    from mcpfleet.audit.stores.auto import open_store
+
     return open_store(state_of(ctx).manager().config)
 
 
@@ -76,6 +78,8 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Show audited calls, newest first."""
+    from mcpfleet.audit import AuditQuery
+
     start = parse_moment(since) if since else None
     end = parse_moment(until) if until else None
     try:
@@ -107,6 +111,9 @@ def verify(ctx: typer.Context) -> None:
     Chains that were pruned start from their signed checkpoint, checked with the checkpoint key
     (audit.checkpoint_key, or audit-checkpoint.key in the fleet home).
     """
+    from mcpfleet.audit.checkpoint import load_key
+    from mcpfleet.audit.stores.auto import open_store
+
     try:
         manager = state_of(ctx).manager()
         store = open_store(manager.config)
@@ -140,6 +147,11 @@ def prune(
     """Remove old audit records (audit.retention_days, audit.max_size_mb), leaving a signed
     checkpoint per chain so that `mcpfleet audit verify` still checks what remains.
     Exit 1 if a chain was left alone because its old records do not verify."""
+    from mcpfleet.audit import RetentionPolicy
+    from mcpfleet.audit.checkpoint import load_key
+    from mcpfleet.audit.retention import prune as prune_store
+    from mcpfleet.audit.stores.auto import open_store
+
     age = parse_age(older_than) if older_than is not None else None
     try:
         manager = state_of(ctx).manager()

@@ -15,17 +15,17 @@ request reaches this app.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from mcpfleet.gateway.context import ClientState
 from mcpfleet.gateway.engine import Engine
+from mcpfleet.gateway.envelope import envelope_problem, header_problem
 from mcpfleet.gateway.jsonrpc import (
     HEADER_MISMATCH,
-    INVALID_PARAMS,
     INVALID_REQUEST,
-    META_PREFIX,
     METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY,
     MODERN,
@@ -59,6 +59,7 @@ __all__ = ["PRINCIPAL", "MCPHttpApp", "Receive", "Scope", "Send", "text_response
 log = logging.getLogger("mcpfleet.gateway")
 
 MAX_BODY = 4 * 1024 * 1024
+WATCH_AFTER = 0.05  # seconds a call runs before a task watches for its client going away
 BATCHING_VERSIONS = frozenset({"2025-03-26"})  # the one revision with JSON-RPC batches
 
 
@@ -80,64 +81,6 @@ def _same_caller(owner: Any, caller: Any) -> bool:
     return bool(owner.name == caller.name and owner.method == caller.method)
 
 
-def _envelope_problem(message: dict[str, Any], header_version: str | None) -> tuple[int, str, Any] | None:
-    """Why a 2026-07-28 request's envelope is refused, as (JSON-RPC code, message, data), or None.
-
-    A bare ``server/discover`` with neither ``_meta`` nor ``MCP-Protocol-Version`` stays answered:
-    it is how a client that knows no version yet finds the supported ones.
-    """
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    if not isinstance(meta, dict) and header_version is None:
-        return None
-    meta = meta if isinstance(meta, dict) else {}
-    version = meta.get(META_PREFIX + "protocolVersion")
-    if version is None or META_PREFIX + "clientCapabilities" not in meta:
-        return (
-            INVALID_PARAMS,
-            f"Invalid params: {MODERN} requests carry _meta with {META_PREFIX}protocolVersion"
-            f" and {META_PREFIX}clientCapabilities",
-            None,
-        )
-    if header_version is not None and header_version.strip() != version:
-        return (
-            HEADER_MISMATCH,
-            f"Header mismatch: MCP-Protocol-Version {header_version!r} but _meta says {version!r}",
-            None,
-        )
-    if version != MODERN:
-        return (
-            UNSUPPORTED_PROTOCOL_VERSION,
-            f"Unsupported protocol version: {version}",
-            {"supported": [MODERN], "requested": version},
-        )
-    return None
-
-
-_NAMED = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}  # Mcp-Name mirrors
-
-
-def _header_problem(message: dict[str, Any], headers: dict[str, str]) -> str | None:
-    """Why a 2026-07-28 request's routing headers (SEP-2243) do not mirror its body, or None.
-
-    Header names are case-insensitive, values exact (surrounding whitespace aside)."""
-    method = message.get("method")
-    sent = headers.get("mcp-method")
-    if sent is None:
-        return f"Header mismatch: the Mcp-Method header is required (the body says {method!r})"
-    if sent.strip() != method:
-        return f"Header mismatch: Mcp-Method is {sent.strip()!r} but the body's method is {method!r}"
-    key = _NAMED.get(str(method))
-    params = message.get("params")
-    if key is not None and isinstance(params, dict) and isinstance(params.get(key), str):
-        name = headers.get("mcp-name")
-        if name is None:
-            return f"Header mismatch: {method} needs the Mcp-Name header (params.{key})"
-        if name.strip() != params[key]:
-            return f"Header mismatch: Mcp-Name is {name.strip()!r} but params.{key} is {params[key]!r}"
-    return None
-
-
 # The HTTP status a 2026-07-28 error reply goes out with (SEP-2575); other errors stay 200.
 _STATELESS_ERROR_STATUS = {
     METHOD_NOT_FOUND: 404,
@@ -146,6 +89,36 @@ _STATELESS_ERROR_STATUS = {
     MISSING_CLIENT_CAPABILITY: 400,
     UNSUPPORTED_PROTOCOL_VERSION: 400,
 }
+
+
+class _LateCalls:
+    """Calls still running WATCH_AFTER seconds after they began get their ``watch()`` called:
+    one timer for all of them, not one per call (most calls never need it)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._ids = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, loop: asyncio.AbstractEventLoop, watch: Callable[[], None]) -> int:
+        key = next(self._ids)
+        self._calls[key] = (loop.time() + WATCH_AFTER, watch)
+        if self._timer is None or self._loop is not loop:  # (a new loop: the old timer died with its own)
+            self._loop, self._timer = loop, loop.call_later(WATCH_AFTER, self._tick)
+        return key
+
+    def discard(self, key: int) -> None:
+        self._calls.pop(key, None)
+
+    def _tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        for key in [k for k, (due, _) in self._calls.items() if due <= now]:
+            _, watch = self._calls.pop(key)
+            watch()
+        self._timer = loop.call_later(WATCH_AFTER, self._tick) if self._calls else None
 
 
 class MCPHttpApp:
@@ -158,6 +131,7 @@ class MCPHttpApp:
         self.resolve = resolve
         self.sessions = sessions
         self.listeners = Listeners(engine)  # 2026-07-28 subscriptions/listen streams
+        self._late = _LateCalls()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -236,9 +210,9 @@ class MCPHttpApp:
                     send, 400, dumps(error_reply(None, INVALID_REQUEST, f"{MODERN} has no batches"))
                 )
                 return
-            problem = _envelope_problem(first, header_version)
+            problem = envelope_problem(first, header_version)
             if problem is None and (header_version is not None or "_meta" in (first.get("params") or {})):
-                mismatch = _header_problem(first, headers)
+                mismatch = header_problem(first, headers)
                 problem = None if mismatch is None else (HEADER_MISMATCH, mismatch, None)
             if problem is not None:
                 await respond(send, 400, dumps(error_reply(first.get("id"), *problem)))
@@ -321,26 +295,43 @@ class MCPHttpApp:
         """
         loop = asyncio.get_running_loop()
         notes: list[dict[str, Any]] = []
-        wake: asyncio.Future[None] = loop.create_future()  # set when a note arrives (no task per request)
+        # Set when the call ends, a note arrives or the client goes away: one future per round,
+        # not asyncio.wait's bookkeeping per request.
+        wake: asyncio.Future[None] = loop.create_future()
         stream: EventStream | None = None
+        gone: asyncio.Task[None] | None = None
+
+        def nudge(_: object = None) -> None:
+            if not wake.done():
+                wake.set_result(None)
 
         def emit(note: dict[str, Any]) -> None:
             if stream is not None and stream.id not in streams_live:  # the client is away: keep it
                 stream.add(note, keep=True)
                 return
             notes.append(note)
-            if not wake.done():
-                wake.set_result(None)
+            nudge()
+
+        def watch() -> None:  # a call still running: from now on, notice the client leaving
+            nonlocal gone
+            if not call.done():
+                gone = loop.create_task(disconnected(receive))
+                gone.add_done_callback(nudge)
 
         streams_live: set[str] = set()
         call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None, passed))
-        gone = loop.create_task(disconnected(receive))
+        call.add_done_callback(nudge)
+        # Most calls end within a few milliseconds: only one that does not gets a task watching
+        # for the client to go away (noticed at most 2 * WATCH_AFTER seconds late).
+        watching = self._late.add(loop, watch)
         try:
             while not call.done():
-                await asyncio.wait((call, gone, wake), return_when=asyncio.FIRST_COMPLETED)
+                if not notes and not (gone is not None and gone.done()):
+                    await wake
+                wake = loop.create_future()
                 if call.done():
                     break
-                if gone.done():
+                if gone is not None and gone.done():
                     if stream is not None and not client.stateless:
                         streams_live.clear()  # what comes now is kept for the resume
                         self._keep_for_resume(client, stream, call, notes)
@@ -356,9 +347,10 @@ class MCPHttpApp:
                 while notes:
                     note = notes.pop(0)
                     await event(send, note, stream.add(note, keep=False))
-                wake = loop.create_future()
         finally:
-            gone.cancel()
+            self._late.discard(watching)
+            if gone is not None:
+                gone.cancel()
         reply = call.result()
         status = 200
         if client.stateless and reply is not None and "error" in reply:
@@ -419,6 +411,9 @@ class MCPHttpApp:
         client = self.sessions.find(session_id, principal, _address(scope))
         if client is None or not _same_caller(client.principal, principal):
             return None
+        owner = client.principal
+        if principal is not None and owner is not None and principal.token != owner.token:
+            client.principal = principal  # a refreshed JWT: the latest is what a token exchange uses
         return client
 
     async def _get(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:

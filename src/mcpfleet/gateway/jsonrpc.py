@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcpfleet.jsonio import fast_loads
+
 __all__ = [
     "HEADER_MISMATCH",
     "INTERNAL_ERROR",
@@ -113,12 +115,19 @@ def parse(data: bytes | str) -> Any:
     """One JSON-RPC body: refuses what is not JSON (NaN and Infinity included) or nests too deep."""
     if not data.strip():
         raise BadMessage(PARSE_ERROR, "Parse error: the body is empty; send one JSON-RPC message")
+    done, message = fast_loads(data)  # refuses NaN and Infinity too; what it refuses, json explains
+    if done:
+        return _shallow(data, message)
     try:
         message = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise BadMessage(PARSE_ERROR, f"Parse error: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise BadMessage(PARSE_ERROR, f"Parse error: not JSON ({exc})") from None
+    return _shallow(data, message)
+
+
+def _shallow(data: bytes | str, message: Any) -> Any:
     raw = data.encode() if isinstance(data, str) else data
     opened = raw.count(b"[") + raw.count(b"{")
     if opened > MAX_DEPTH and _depth(message) > MAX_DEPTH:  # counting first: most messages are shallow

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from mcpfleet.exceptions import ConnectionClosedError, ServerUnavailableError
+from mcpfleet.jsonio import dumps, loads
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
 __all__ = ["StdioTransport"]
@@ -58,7 +58,7 @@ class StdioTransport(Transport):
                 if line.isspace():
                     continue
                 try:
-                    message = json.loads(line)
+                    message = loads(line)
                 except ValueError:
                     self._garbage(line)
                     continue
@@ -100,7 +100,7 @@ class StdioTransport(Transport):
                 self.server,
                 "its stdin is closed, so nothing was sent; the process has ended" + self.describe_trouble(),
             )
-        self._out.append(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        self._out.append(dumps(message) + b"\n")
         if len(self._out) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
         if self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:

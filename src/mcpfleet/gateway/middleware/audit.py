@@ -1,5 +1,8 @@
 """Records every tool call in the audit log: who, from where, what (arguments masked), how it
-ended and how long it took. Outermost but for metrics, so refused calls are recorded too."""
+ended and how long it took. Outermost but for metrics, so refused calls are recorded too.
+
+It submits each call (:meth:`AuditLogger.submit`): masking, canonical JSON and the chain link
+happen on the audit writer's thread, not on the event loop."""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ class AuditMiddleware(Middleware):
             raise
         finally:
             principal = call.principal
-            self.audit.record(
+            self.audit.submit(
                 server=call.server,
                 tool=call.tool,
                 params=call.arguments,
