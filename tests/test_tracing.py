@@ -127,7 +127,9 @@ async def test_spans_join_the_callers_trace_and_the_upstream_gets_the_hop(
     assert request.trace_id.hex() == CALLER_TRACE and request.parent_span_id.hex() == CALLER_SPAN
     assert request.kind == request.SPAN_KIND_SERVER and hop.kind == hop.SPAN_KIND_CLIENT
     assert middleware.parent_span_id == request.span_id and audit.parent_span_id == middleware.span_id
-    assert hop.parent_span_id == audit.span_id
+    # No access, rate limits or cache in this fleet: after audit comes the pin check (pin: warn).
+    pins = receiver.named("mcpfleet.middleware pins", CALLER_TRACE)
+    assert pins.parent_span_id == audit.span_id and hop.parent_span_id == pins.span_id
     assert {hop.trace_id.hex(), middleware.trace_id.hex()} == {CALLER_TRACE}
     attributes = {a.key: a.value.string_value for a in request.attributes}
     assert attributes["mcp.method.name"] == "tools/call"
