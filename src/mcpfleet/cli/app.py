@@ -8,7 +8,8 @@ one command needs (the manager, the gateway, databases, HTTP clients) inside tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -22,10 +23,11 @@ from mcpfleet.exceptions import FleetError
 from mcpfleet.logs import configure_logging
 
 if TYPE_CHECKING:
+    from mcpfleet.database import Database
     from mcpfleet.manager import MCPManager
     from mcpfleet.settings import Settings
 
-__all__ = ["State", "app", "console", "err", "fleet_command", "print_error", "state_of"]
+__all__ = ["State", "app", "console", "err", "fleet_command", "fleet_database", "print_error", "state_of"]
 
 app = typer.Typer(
     name="mcpfleet",
@@ -101,6 +103,25 @@ def state_of(ctx: typer.Context) -> State:
 
 def print_error(exc: BaseException | str, label: str = "error") -> None:
     err.print(f"[bold red]{label}:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def fleet_database(ctx: typer.Context) -> Iterator[tuple[Database, MCPManager]]:
+    """The fleet's database and manager, the database disposed after; a FleetError (raised here
+    or in the ``with`` body) becomes one line on stderr and exit 1."""
+    from mcpfleet.database import Database
+
+    database = None
+    try:
+        manager = state_of(ctx).manager()
+        database = Database.for_fleet(manager.config)
+        yield database, manager
+    except FleetError as exc:
+        print_error(exc)
+        raise typer.Exit(1) from None
+    finally:
+        if database is not None:
+            database.dispose()
 
 
 def fleet_command(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from mcpfleet.cli.app import console, print_error, state_of
-from mcpfleet.exceptions import FleetError
+from mcpfleet.cli.app import console, fleet_database
 
 if TYPE_CHECKING:
     from mcpfleet.database import Database
@@ -26,18 +25,8 @@ db_app = typer.Typer(
 @contextmanager
 def _database(ctx: typer.Context) -> Iterator[Database]:
     """The fleet's database; FleetErrors become a message and exit 1."""
-    from mcpfleet.database import Database
-
-    database = None
-    try:
-        database = Database.for_fleet(state_of(ctx).manager().config)
+    with fleet_database(ctx) as (database, _):
         yield database
-    except FleetError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    finally:
-        if database is not None:
-            database.dispose()
 
 
 @db_app.command()

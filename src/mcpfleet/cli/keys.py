@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from mcpfleet.cli.app import console, err, print_error, state_of
+from mcpfleet.cli.app import console, err, fleet_database
 from mcpfleet.exceptions import FleetError
 
 if TYPE_CHECKING:
@@ -36,20 +36,10 @@ def parse_duration(text: str) -> timedelta:
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[tuple[ApiKeyStore, list[str]]]:
     """The fleet's key store and its declared roles; FleetErrors become a message and exit 1."""
-    from mcpfleet.database import Database
     from mcpfleet.security import ApiKeyStore
 
-    database = None
-    try:
-        config = state_of(ctx).manager().config
-        database = Database.for_fleet(config)
-        yield ApiKeyStore(database), list(config.access.roles)
-    except FleetError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    finally:
-        if database is not None:
-            database.dispose()
+    with fleet_database(ctx) as (database, manager):
+        yield ApiKeyStore(database), list(manager.config.access.roles)
 
 
 def _when(value: datetime | None) -> str:

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from mcpfleet.cli.app import console, err, print_error, state_of
-from mcpfleet.exceptions import FleetError
+from mcpfleet.cli.app import console, err, fleet_database, print_error
 
 if TYPE_CHECKING:
     from mcpfleet.security.user_secrets import UserSecretStore
@@ -36,21 +35,11 @@ Name = Annotated[str, typer.Argument(help="the secret's name, as in ${user:NAME}
 
 @contextmanager
 def _store(ctx: typer.Context, *, need_key: bool = True) -> Iterator[UserSecretStore]:
-    from mcpfleet.database import Database
     from mcpfleet.security.user_secrets import SecretKey, UserSecretStore
 
-    database = None
-    try:
-        manager = state_of(ctx).manager()
+    with fleet_database(ctx) as (database, manager):
         key = SecretKey.from_environ(manager.environ) if need_key else None
-        database = Database.for_fleet(manager.config)
         yield UserSecretStore(database, key)
-    except FleetError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    finally:
-        if database is not None:
-            database.dispose()
 
 
 @secrets_app.command("set")

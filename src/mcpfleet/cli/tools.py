@@ -19,7 +19,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from mcpfleet.cli import commands
-from mcpfleet.cli.app import console, err, print_error, state_of
+from mcpfleet.cli.app import console, err, fleet_database
 from mcpfleet.exceptions import FleetError
 
 if TYPE_CHECKING:
@@ -46,20 +46,10 @@ tools_app.command("list")(commands.tools)
 
 @contextmanager
 def _pins(ctx: typer.Context) -> Iterator[tuple[PinStore, list[str]]]:
-    from mcpfleet.database import Database
     from mcpfleet.security.pins import PinStore
 
-    database = None
-    try:
-        config = state_of(ctx).manager().config
-        database = Database.for_fleet(config)
-        yield PinStore(database), list(config.servers)
-    except FleetError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from None
-    finally:
-        if database is not None:
-            database.dispose()
+    with fleet_database(ctx) as (database, manager):
+        yield PinStore(database), list(manager.config.servers)
 
 
 def _visible(text: str) -> str:
