@@ -1,7 +1,9 @@
-"""Container images, pulled and run through the Docker CLI or a compatible one (podman)."""
+"""Container images, pulled and run through the Docker CLI or a compatible one (podman),
+sandboxed as :mod:`mcpfleet.sandbox` describes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from mcpfleet.config import OciPackage, ServerSpec
@@ -9,8 +11,15 @@ from mcpfleet.exceptions import InstallError, PackageNotFoundError, ToolchainMis
 from mcpfleet.home import FleetHome
 from mcpfleet.install.base import BaseInstaller, LaunchSpec, Report, run_tool
 from mcpfleet.install.lock import LockRecord
+from mcpfleet.sandbox import NetworkConfig, SandboxConfig, container_flags, sandboxed_command
 
 __all__ = ["OciInstaller"]
+
+# What the engine's CLI reads from the environment (a server gets only what its config names).
+ENGINE_ENV_KEYS = (
+    "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINER_HOST", "CONTAINER_CONNECTION",
+    "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
+)  # fmt: skip
 
 
 def engine_cli() -> str | None:
@@ -21,20 +30,24 @@ class OciInstaller(BaseInstaller):
     kind = "oci"
 
     async def _engine(self, server: str) -> str:
-        cli = engine_cli()
-        if cli is None:
+        """The first of docker and podman on PATH whose engine answers (a docker CLI without a
+        daemon is passed over for a working podman)."""
+        clis = [found for found in (shutil.which("docker"), shutil.which("podman")) if found]
+        if not clis:
             raise ToolchainMissingError(
                 server, "it is a container image, and neither `docker` nor `podman` is on PATH; install one"
             )
-        info = await run_tool([cli, "info", "--format", "{{.ServerVersion}}"], timeout=30)
-        if info.code != 0:
-            raise ToolchainMissingError(
-                server,
-                f"it is a container image, and `{cli}` finds no running container engine "
-                f"({info.tail(2) or 'no answer'}); start the Docker daemon (or use podman), "
-                "then install again",
-            )
-        return cli
+        problems = []
+        for cli in clis:
+            info = await run_tool([cli, "info"], timeout=30)
+            if info.code == 0:
+                return cli
+            problems.append(f"`{cli} info`: {info.tail(2) or 'no answer'}")
+        raise ToolchainMissingError(
+            server,
+            f"it is a container image, and no container engine answers ({'; '.join(problems)}); "
+            "start the Docker daemon (or use podman), then install again",
+        )
 
     def is_installed(self, server: str, spec: ServerSpec, home: FleetHome, record: LockRecord | None) -> bool:
         # Whether the engine still holds the image is checked at start (`docker run` pulls if not).
@@ -51,7 +64,9 @@ class OciInstaller(BaseInstaller):
             reference = f"{package.image}@{locked.resolved}"
         report(f"pull {reference}", 0.2)
         pulled = await run_tool([cli, "pull", reference])
-        if pulled.code != 0:
+        if pulled.code != 0 and (await run_tool([cli, "image", "inspect", reference], timeout=30)).code == 0:
+            report(f"cannot pull {reference} ({pulled.tail(1)}); using the image already here", 0.5)
+        elif pulled.code != 0:
             text = pulled.stderr.lower()
             if "not found" in text or "manifest unknown" in text or "denied" in text:
                 raise PackageNotFoundError(
@@ -77,6 +92,9 @@ class OciInstaller(BaseInstaller):
             else f"{package.image}:{package.version}"
         )
         env_flags = [flag for key in spec.env for flag in ("-e", key)]  # values come through the environment
-        return LaunchSpec(
-            command=(cli, "run", "-i", "--rm", "--init", *package.run_args, *env_flags, image, *spec.args)
-        )
+        network = spec.network or NetworkConfig()
+        sandbox = container_flags(spec.sandbox or SandboxConfig(), network)
+        run = (cli, "run", "-i", "--rm", "--init", *sandbox, *package.run_args, *env_flags, image, *spec.args)
+        command, env = sandboxed_command(server, cli, run, network)
+        engine_env = {key: os.environ[key] for key in ENGINE_ENV_KEYS if key in os.environ}
+        return LaunchSpec(command=command, env={**engine_env, **env})

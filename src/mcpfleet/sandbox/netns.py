@@ -20,6 +20,7 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 import threading
 
 from mcpfleet.exceptions import ConfigError
@@ -57,6 +58,10 @@ class PrivateNetwork:
             self._listener.close()
 
     def _inside(self) -> None:
+        if not sys.platform.startswith("linux"):
+            self._error = "network.allow needs Linux network namespaces; remove it on this system"
+            self._ready.set()
+            return
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(_CLONE_NEWNET) != 0:
