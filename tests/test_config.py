@@ -105,14 +105,46 @@ servers:
             """
 servers:
   a: {package: {type: command, command: x}, token_exchange: {token_endpoint: "https://i/t", client_id: c}}
-  b: {package: {type: command, command: x}, env: {TOKEN: "${user:t}"}}
+  b: {package: {type: command, command: x}, headers: {X-Token: "${user:t}"}}
   c: {package: {type: remote, url: "https://x/mcp"}, pin: sometimes}
+  d: {package: {type: command, command: x}, per_caller: {max_instances: 2}}
 """
         )
     problems = "\n".join(refused.value.problems)
     assert "servers.a (line 3): token_exchange is for remote servers" in problems
-    assert "servers.b (line 4): ${user:NAME} (a secret of each caller) works only in the headers" in problems
+    assert (
+        "servers.b (line 4): ${user:NAME} (a secret of each caller) works in the headers of remote"
+        in problems
+    )
     assert "servers.c.pin (line 5)" in problems
+    assert (
+        "servers.d (line 6): per_caller is for stdio servers whose env or args use ${user:NAME}" in problems
+    )
+
+
+def test_stdio_servers_may_use_caller_secrets_in_env_and_args() -> None:
+    config = parse_config(
+        """
+servers:
+  gh:
+    package: {type: command, command: x}
+    args: ["--token-file-of", "${user:other}"]
+    env: {TOKEN: "${user:t}", HOME_DIR: "${HOME:-/}"}
+    per_caller: {max_instances: 4, idle_timeout: 60}
+  plain: {package: {type: command, command: x}, env: {A: "$${user:t}"}}
+"""
+    )
+    gh, plain = config.servers["gh"], config.servers["plain"]
+    assert gh.per_caller_secrets() == ["other", "t"] and plain.per_caller_secrets() == []
+    assert gh.per_caller is not None and (gh.per_caller.max_instances, gh.per_caller.idle_timeout) == (
+        4,
+        60.0,
+    )
+    with pytest.raises(ConfigError, match="max_instances"):
+        parse_config(
+            "servers:\n  gh: {package: {type: command, command: x}, env: {T: '${user:t}'}, "
+            "per_caller: {max_instances: 0}}"
+        )
 
 
 def test_readiness_is_all_any_or_servers_of_the_fleet() -> None:
@@ -146,3 +178,11 @@ def test_loading_a_fleet_file_imports_no_database_or_network_library() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == [], f"importing mcpfleet.config imported {done.stdout.strip()}"
+
+
+def test_gateway_workers_are_1_to_64() -> None:
+    assert parse_config("servers: {}\n").gateway.workers == 1
+    assert parse_config("gateway: {workers: 4}\nservers: {}\n").gateway.workers == 4
+    for bad in (0, 65):
+        with pytest.raises(ConfigError, match="workers"):
+            parse_config(f"gateway: {{workers: {bad}}}\nservers: {{}}\n")

@@ -49,9 +49,10 @@ from mcpfleet.packages import (
     PypiPackage,
     RemotePackage,
 )
+from mcpfleet.percaller.config import PerCallerConfig, uses_caller_secrets
 from mcpfleet.ratelimit.config import RateLimitConfig
 from mcpfleet.sandbox.config import NetworkConfig, SandboxConfig
-from mcpfleet.secrets import PER_CALLER_ONLY_IN_HEADERS, user_references
+from mcpfleet.secrets import PER_CALLER_PLACES, user_references
 from mcpfleet.security.config import AccessConfig, AuthConfig
 from mcpfleet.security.token_exchange import TokenExchangeConfig
 
@@ -125,6 +126,9 @@ class ServerSpec(ConfigModel):
     token_exchange: TokenExchangeConfig | None = Field(None, description="RFC 8693, per JWT caller")
     sandbox: SandboxConfig | None = Field(None, description="oci: limits and isolation (defaults apply)")
     network: NetworkConfig | None = Field(None, description="oci: host:port it may reach; default none")
+    per_caller: PerCallerConfig | None = Field(
+        None, description="stdio with ${user:NAME} in env/args: its per-principal instances (defaults apply)"
+    )
 
     @field_validator("env", "headers")
     @classmethod
@@ -142,14 +146,20 @@ class ServerSpec(ConfigModel):
             raise ValueError("token_exchange is for remote servers (it sets an HTTP header)")
         if (self.sandbox is not None or self.network is not None) and self.package.type != "oci":
             raise ValueError("sandbox and network are for oci servers (containers); remove them here")
-        local = self.headers.values() if self.transport == "stdio" else ()
-        if any(user_references(v) for v in (*self.env.values(), *self.args, *local)):
-            raise ValueError(PER_CALLER_ONLY_IN_HEADERS)
+        elsewhere = self.headers.values() if self.transport == "stdio" else self.env.values()
+        if any(user_references(v) for v in elsewhere):
+            raise ValueError(PER_CALLER_PLACES)
+        if self.per_caller is not None and not self.per_caller_secrets():
+            raise ValueError("per_caller is for stdio servers whose env or args use ${user:NAME}; remove it")
         return self
 
     @property
     def transport(self) -> Literal["stdio", "http"]:
         return "http" if self.package.type == "remote" else "stdio"
+
+    def per_caller_secrets(self) -> list[str]:
+        """The ``${user:NAME}`` secrets of a stdio server's env and args: it runs one process per caller."""
+        return uses_caller_secrets(self.env.values(), self.args) if self.transport == "stdio" else []
 
 
 class OnDemandConfig(ConfigModel):
@@ -216,6 +226,7 @@ class GatewayConfig(ConfigModel):
         description="the same on every replica (write it as ${VAR}): any replica then serves any "
         "client session; unset: each replica knows only the sessions it opened",
     )
+    workers: int = Field(1, ge=1, le=64, description="gateway processes sharing the port (SO_REUSEPORT)")
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
     metrics: bool = Field(True, description="count and time every tool call for /metrics")
     rate_limits: RateLimitConfig = Field(

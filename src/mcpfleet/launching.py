@@ -204,6 +204,8 @@ class Launcher:
 
     async def verify(self, server: str, spec: ServerSpec) -> None:
         """Start the server once, complete the handshake, list its tools, stop it."""
+        if spec.per_caller_secrets():  # ${user:NAME}: it starts only for a caller, with their secrets
+            return
         instance = self.supervisor(server, spec).new_instance()
         try:
             await instance.start()

@@ -34,6 +34,7 @@ from mcpfleet.install import BatchResult, InstallLock, InstallOutcome, InstallSt
 from mcpfleet.latency import CallLatencies
 from mcpfleet.launching import Launcher, Progress
 from mcpfleet.loadbalancer import LoadBalancer, Target
+from mcpfleet.percaller.pool import PerCallerPools
 from mcpfleet.pooling import ConnectionPool
 from mcpfleet.rollout import NewVersion, Releases, Rollout, RolloutResult, Smoke
 from mcpfleet.rollout import Progress as RolloutProgress
@@ -98,6 +99,8 @@ class MCPManager:
             self.config, self.home, os.environ if environ is None else environ, self._router,
             clock=clock, on_event=self._emit, pool=connection_pool,
         )  # fmt: skip
+        install = self.install if auto_install else None
+        self.per_caller = PerCallerPools(self.config, self._launcher, install=install)  # ${user:...} env
         self.installs = self._launcher.installs  # each server's last install attempt, for metrics
         self.start_histories = self._launcher.histories  # each server's starts (see server_state)
         self.wanted: set[str] = set()  # asked to run, not stopped since: the health monitor keeps trying
@@ -113,6 +116,7 @@ class MCPManager:
 
     async def aclose(self) -> None:
         """Stop every running server; no child process is left behind."""
+        await self.per_caller.aclose()
         await self._launcher.aclose()
 
     def add_listener(self, listener: Listener) -> None:
@@ -144,6 +148,8 @@ class MCPManager:
         """Set a server's config (validated); a running server restarts on it."""
         old = self.config.servers.get(server)
         spec = self._launcher.set_spec(server, config)
+        if old != spec:  # each principal's next request starts an instance on the new config
+            await self.per_caller.stop(server, keep_running=True)
         if self.supervisor(server) is not None and old != spec:
             await self.stop_server(server)
             await self.start_server(server)
@@ -198,6 +204,9 @@ class MCPManager:
     async def start_server(self, server: str, instances: int | None = None) -> list[Instance]:
         """Start a server's instances (``instances`` overrides the config's count) and wait until ready."""
         spec = self.spec(server)
+        if self.per_caller.handles(server):  # one instance per principal, each on its first request
+            self.per_caller.activate(server)
+            return []
         self.wanted.add(server)
         count = instances if instances is not None else max(spec.instances, 1)
         install = functools.partial(self.install, server) if self.auto_install else None
@@ -213,10 +222,13 @@ class MCPManager:
     async def stop_server(self, server: str) -> None:
         self.spec(server)
         self.wanted.discard(server)
+        await self.per_caller.stop(server)
         await self._launcher.stop(server)
 
     async def restart_server(self, server: str) -> None:
         """Restart a server's instances one at a time (a server that gave up restarting starts afresh)."""
+        if self.per_caller.handles(server):  # its principals' next requests start fresh instances
+            return await self.per_caller.stop(server, keep_running=True)
         supervisor = self.supervisor(server)
         await (self.start_server(server) if supervisor is None else supervisor.restart())
 
@@ -236,8 +248,12 @@ class MCPManager:
         """The supervisor of a running server (None when it is not running)."""
         return self._launcher.supervisors.get(server)
 
+    def runs_instances(self, server: str) -> bool:
+        """Whether the server, once started, runs instances of its own (not one per caller, not none)."""
+        return self.spec(server).instances > 0 and not self.per_caller.handles(server)
+
     def running_servers(self) -> list[str]:
-        return list(self._launcher.supervisors)
+        return [*self._launcher.supervisors, *self.per_caller.active()]
 
     def speaks_stateless(self, server: str) -> bool:
         """Whether every ready instance of the server is spoken to in 2026-07-28 (whose servers
@@ -253,11 +269,13 @@ class MCPManager:
     async def health_check(self, server: str, timeout: float = 5.0) -> bool:
         """True if at least one instance is ready and answers within ``timeout``."""
         self.spec(server)
+        if self.per_caller.handles(server):  # its principals' instances (none running: none sick)
+            return await self.per_caller.health_check(server, timeout)
         return await self._launcher.health_check(server, timeout)
 
     def status(self) -> list[dict[str, Any]]:
         """One row per server: config, install state, its state and its instances' snapshots."""
-        return self._launcher.status()
+        return self.per_caller.with_instances(self._launcher.status())
 
     def server_state(self, server: str) -> StateSnapshot:
         """Where a server is: idle, starting, ready, backing off (until when), gave up, stopped,
@@ -294,6 +312,8 @@ class MCPManager:
         """Any MCP request to one instance of a server (``resources/read``, ``prompts/get``, ...), started
         first if need be; ``pin`` keeps a multi-round request on one instance (see :class:`Router`)."""
         spec = self.spec(server)
+        if self.per_caller.handles(server):  # the instance of the principal it is made for
+            return await self.per_caller.request(server, method, dict(params or {}), timeout=timeout)
         if self.supervisor(server) is None or self._launcher.starting(server):
             state = self._launcher.server_state(server)
             if state.state is ServerState.GAVE_UP:  # for good: a request does not try it again

@@ -7,8 +7,9 @@ Supported forms, inside any env value or header:
 - ``${file:/path/to/secret}``: the content of a file (trailing newline stripped), as
   Docker and Kubernetes mount secrets;
 - ``${user:NAME}``: the calling principal's own secret ``NAME`` (``mcpfleet secrets set
-  --principal alice NAME``), filled in by the gateway per call; in the headers of remote
-  servers only (see :mod:`mcpfleet.security.user_secrets`);
+  --principal alice NAME``): in the headers of remote servers, filled in by the gateway per
+  call (see :mod:`mcpfleet.security.user_secrets`), and in the env and args of stdio servers,
+  which then run one process per principal (see :mod:`mcpfleet.percaller`);
 - ``$$``: a literal ``$``.
 
 The fleet also provides ``MCPFLEET_HOME`` and ``MCPFLEET_SERVER_DATA`` (the server's own
@@ -27,7 +28,7 @@ from dotenv import dotenv_values
 from mcpfleet.exceptions import SecretError
 
 __all__ = [
-    "PER_CALLER_ONLY_IN_HEADERS",
+    "PER_CALLER_PLACES",
     "REDACTED",
     "is_secret_key",
     "load_env_file",
@@ -41,9 +42,9 @@ __all__ = [
 
 REDACTED = "***"
 USER_PREFIX = "user:"  # ${user:NAME}: a secret of the calling principal, resolved per call
-PER_CALLER_ONLY_IN_HEADERS = (
-    "${user:NAME} (a secret of each caller) works only in the headers of remote servers; "
-    "a stdio server's env and args are shared by every caller of its processes"
+PER_CALLER_PLACES = (
+    "${user:NAME} (a secret of each caller) works in the headers of remote servers and in the env "
+    "and args of stdio servers (one process per caller), nowhere else"
 )
 _REF = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}")
 _SECRET_KEY = re.compile(
@@ -84,7 +85,7 @@ def resolve(value: str, variables: Mapping[str, str], *, where: str, keep_user: 
     """Expand one template. ``where`` names it in errors (``servers.github.env.TOKEN``).
 
     ``keep_user`` leaves ``${user:NAME}`` as it is, for the gateway to fill in per caller;
-    without it such a reference is an error (it only works in a remote server's headers)."""
+    without it such a reference is an error."""
 
     def expand(match: re.Match[str]) -> str:
         body = match.group("body")
@@ -94,8 +95,8 @@ def resolve(value: str, variables: Mapping[str, str], *, where: str, keep_user: 
             if keep_user:
                 return match.group(0)
             raise SecretError(
-                f"{where}: ${{{body}}} is a per-caller secret, which only the headers of remote "
-                "servers can use (the gateway fills it in for each call); use ${VAR} here"
+                f"{where}: ${{{body}}} is a per-caller secret, filled in for each caller: only a "
+                "remote server's headers and a stdio server's env and args can use it; use ${VAR} here"
             )
         if body.startswith("file:"):
             path = Path(body[5:]).expanduser()

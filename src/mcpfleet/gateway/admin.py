@@ -460,7 +460,7 @@ def admin_app(gateway: AdminContext) -> Starlette:
         if isinstance(rule, list):
             considered = [name for name in rule if name in rows]
         else:  # all, any: the servers meant to run
-            considered = [n for n, r in rows.items() if r["enabled"] and manager.spec(n).instances > 0]
+            considered = [n for n, r in rows.items() if r["enabled"] and manager.runs_instances(n)]
         not_ready = {
             name: _why_not_ready(rows[name])
             for name in considered

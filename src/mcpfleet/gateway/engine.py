@@ -45,6 +45,7 @@ from mcpfleet.gateway.middleware import Middleware, build
 from mcpfleet.gateway.subscriptions import Send, Subscriptions
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
 from mcpfleet.logs import request_id
+from mcpfleet.percaller import acting_for, current_caller
 
 if TYPE_CHECKING:
     from mcpfleet.metrics import MetricsCollector
@@ -128,6 +129,7 @@ class Engine:
                 client.capabilities = capabilities
         rid = secrets.token_hex(6)
         request_id.set(rid)  # this task's own context: its log records carry the id
+        current_caller.set(client.principal.name if client.principal is not None else None)
         task = asyncio.current_task()
         if task is not None:
             client.in_flight[msg_id] = task
@@ -291,9 +293,10 @@ class Engine:
         client = ClientState("admin", stateless=True, principal=principal, address=address)
         rid = request_id.get() or secrets.token_hex(6)
         params = {"name": tool, "arguments": arguments}
-        return await self.pipeline.call_tool(
-            ToolCall(server, tool, params, client, rid, principal=principal, via="admin")
-        )
+        with acting_for(principal.name if principal is not None else None):
+            return await self.pipeline.call_tool(
+                ToolCall(server, tool, params, client, rid, principal=principal, via="admin")
+            )
 
     async def _last_step(self, call: ToolCall) -> dict[str, Any]:
         if call.local is not None:
