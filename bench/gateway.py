@@ -145,6 +145,8 @@ def audit_check(fleet_file: str, measured: dict[str, Any]) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.workers != 1:
+        STARTERS.update(mcpfleet_target.starters(args.workers))
     only = args.only.split(",") if args.only else ALL_TARGETS
     unknown = set(only) - set(ALL_TARGETS)
     if unknown:
@@ -162,6 +164,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "calls_cap": args.calls,
         "duration_cap_s": args.duration,
         "load": args.load,
+        "mcpfleet_workers": args.workers,
         "targets": results,
     }
     report["verdict"] = verdict(results) if args.load == "python" else wrk_verdict(results)
@@ -183,6 +186,9 @@ def cli() -> None:
         "Python client (one session per connection, every reply parsed)",
     )
     options.add_argument("--profile", action="store_true", help="profile mcpfleet's gateway at c=64 too")
+    options.add_argument(
+        "--workers", type=int, default=1, help="gateway.workers in the mcpfleet targets' fleet files"
+    )
     # The mcpfleet targets run this script again as their gateway process (lib/targets/mcpfleet.py).
     options.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options.add_argument("--home", help=argparse.SUPPRESS)

@@ -4,6 +4,7 @@ health interval, alerted to a webhook, restarted, and counted in /metrics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from database_helpers import previous_release_sqlite
 from helpers import fleet, free_port, own_server, wait_port
-from mcpfleet.config import HealthConfig, RestartPolicy, dump_config
+from mcpfleet.config import GatewayConfig, HealthConfig, RestartPolicy, dump_config
 from mcpfleet.migrations import VERSION_TABLE
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -117,9 +118,13 @@ async def test_a_killed_instance_is_alerted_restarted_and_counted(tmp_path: Path
     assert webhook.kinds()[:2] == ["unhealthy", "recovered"]
 
 
-def _start_up(config: Path, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "mcpfleet", "-c", str(config), "up", "--port", str(port)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+def _start_up(
+    config: Path, port: int | None, log: IO[bytes], stdout: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "mcpfleet", "-c", str(config), "up"]
+    command += [] if port is None else ["--port", str(port)]
+    out = subprocess.DEVNULL if stdout is None else stdout
+    return subprocess.Popen(command, stdout=out, stderr=log, start_new_session=True)
 
 
 async def _equals(value: Any, expected: float) -> bool:
@@ -160,3 +165,130 @@ def test_up_refuses_a_database_it_cannot_upgrade_before_starting_anything(tmp_pa
     assert done.returncode == 1, done.stderr
     assert "at schema revision '0999', which this mcpfleet does not know" in done.stderr
     assert "Traceback" not in done.stderr and "Fleet home" not in done.stdout  # stopped before starting
+
+
+def _worker_pids(stdout: Path) -> list[int]:
+    """The pids `mcpfleet up` printed for its gateway workers (itself first), once it did."""
+    for line in stdout.read_text(errors="replace").splitlines():
+        if line.startswith("Gateway workers:"):
+            return [int(p) for p in line.split("(pids ")[1].rstrip(")").split(", ")]
+    return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+async def test_up_with_two_workers_serves_one_port_from_both(tmp_path: Path) -> None:
+    """gateway.workers: 2: both processes accept on the one port, a session opened on one goes on
+    on the other, /metrics sums both, the audit chains verify, a killed worker comes back, and
+    SIGTERM leaves no process behind."""
+    import psutil
+
+    config = fleet(tmp_path / "home", toy=own_server("toy.py", instances=2))
+    port = free_port()
+    config.gateway = GatewayConfig(port=port, workers=2)
+    (tmp_path / "mcpfleet.yaml").write_text(dump_config(config))
+    stdout, log = (tmp_path / "up.out").open("wb"), (tmp_path / "up.log").open("wb")
+    up = _start_up(tmp_path / "mcpfleet.yaml", None, log, stdout)
+    url = f"http://127.0.0.1:{port}"
+    everything: set[int] = {up.pid}
+    try:
+        assert await eventually(lambda: _true(bool(_worker_pids(tmp_path / "up.out"))), within=60)
+        workers = _worker_pids(tmp_path / "up.out")
+        assert workers[0] == up.pid and len(workers) == 2
+        everything.update(workers)
+        async with httpx.AsyncClient(timeout=10) as http:
+            hello = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            }
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}
+            opened = await http.post(f"{url}/mcp", json=init, headers=HEADERS)
+            session = {**HEADERS, "mcp-session-id": opened.headers["mcp-session-id"]}
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await http.post(f"{url}/mcp", json=initialized, headers=session)
+
+        async def serving_worker(turn: int) -> int:
+            """Call toy__pid on a new connection (the kernel picks the worker): which answered."""
+            async with httpx.AsyncClient(timeout=10) as http:
+                call = {"jsonrpc": "2.0", "id": turn, "method": "tools/call",
+                        "params": {"name": "toy__pid", "arguments": {}}}  # fmt: skip
+                reply = await http.post(f"{url}/mcp", json=call, headers=session)
+            assert reply.status_code == 200, reply.text
+            instance = int(_body(reply)["result"]["content"][0]["text"])
+            everything.add(instance)
+            return int(psutil.Process(instance).ppid())  # each worker runs its own instance
+
+        served: dict[int, int] = {}
+        for turn in range(1, 41):
+            worker = await serving_worker(turn)
+            served[worker] = served.get(worker, 0) + 1
+        assert set(served) == set(workers), served  # one session, served by both workers
+
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(f"{url}/metrics")).text  # either worker: the sum of both
+            assert _sample(text, "mcp_requests_total", server="toy", tool="pid") == 40
+            refused = await http.post(f"{url}/api/v1/servers/toy/drain", json={})
+            assert refused.status_code == 409 and "gateway.workers: 1" in refused.json()["error"]
+
+        os.kill(workers[1], signal.SIGKILL)  # a worker dies: up starts another
+        up_process = psutil.Process(up.pid)
+
+        async def replaced() -> bool:
+            return any(p != workers[1] for p in _gateway_workers(up_process))
+
+        assert await eventually(replaced, within=30)
+        everything.update(c.pid for c in up_process.children(recursive=True))
+        new_worker = next(p for p in _gateway_workers(up_process) if p != workers[1])
+        turns = iter(range(100, 1000))
+
+        async def new_worker_serves() -> bool:
+            return await serving_worker(next(turns)) == new_worker
+
+        assert await eventually(new_worker_serves, within=30)  # the same session, on the new one
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(timeout=40)
+        stdout.close()
+        log.close()
+    assert up.returncode == 0, (tmp_path / "up.log").read_text()
+    assert await eventually(lambda: _true(not any(_alive(p) for p in everything)), within=10)
+    verify = [sys.executable, "-m", "mcpfleet", "-c", str(tmp_path / "mcpfleet.yaml"), "audit", "verify"]
+    done = await asyncio.to_thread(subprocess.run, verify, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("OK: "), done.stdout + done.stderr
+
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def _gateway_workers(parent: Any) -> list[int]:
+    """The live `mcpfleet gateway-worker` children of ``parent`` (a psutil.Process)."""
+    import psutil
+
+    found = []
+    for child in parent.children():
+        with contextlib.suppress(psutil.Error):  # a zombie, or gone
+            if "gateway-worker" in child.cmdline():
+                found.append(child.pid)
+    return found
+
+
+def _body(reply: httpx.Response) -> Any:
+    if reply.headers["content-type"].startswith("application/json"):
+        return reply.json()
+    data = [line[5:].strip() for line in reply.text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1])
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return 0.0

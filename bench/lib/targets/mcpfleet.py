@@ -22,6 +22,7 @@ import functools
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ def target_name(variant: str) -> str:
     return "mcpfleet" if variant == "default" else f"mcpfleet-{variant}"
 
 
-def fleet_config(home: str, variant: str, port: int) -> Any:
-    """The fleet file of ``variant``: 4 stdio echo instances behind the gateway, as users write it."""
+def fleet_config(home: str, variant: str, port: int, workers: int = 1) -> Any:
+    """The fleet file of ``variant``: 4 stdio echo instances behind the gateway, as users write it
+    (``workers`` above 1: that many gateway processes on the port, each with its share of them)."""
     from lib.fleet import own_server
     from mcpfleet.audit.config import AuditConfig
     from mcpfleet.cache import CacheConfig
@@ -48,7 +50,7 @@ def fleet_config(home: str, variant: str, port: int) -> Any:
     from mcpfleet.security import AccessConfig, AuthConfig
 
     config = FleetConfig(home=home, servers={"echo": own_server("echo.py", instances=4)})
-    gateway: dict[str, Any] = {"port": port, "metrics": variant != "nometrics"}
+    gateway: dict[str, Any] = {"port": port, "metrics": variant != "nometrics", "workers": workers}
     config.gateway = GatewayConfig.model_validate(gateway)
     if variant == "bare":
         config.audit = AuditConfig(enabled=False)
@@ -65,7 +67,9 @@ def fleet_config(home: str, variant: str, port: int) -> Any:
     return config
 
 
-async def start(tmp: Path, log: Log, profile: Path | None = None, *, variant: str = "default") -> Running:
+async def start(
+    tmp: Path, log: Log, profile: Path | None = None, *, variant: str = "default", workers: int = 1
+) -> Running:
     """``mcpfleet up`` on a fleet file (``profile``: the in-process gateway under cProfile instead)."""
     if profile is not None:
         return await _start_profiled(tmp, profile, variant)
@@ -84,15 +88,16 @@ async def start(tmp: Path, log: Log, profile: Path | None = None, *, variant: st
         home.mkdir()
         store = ApiKeyStore(Database(f"sqlite:///{home / 'fleet.db'}"))
         headers = {"x-api-key": store.create("bench", "bench")[0]}
-    config = fleet_config(str(home), variant, port)
+    config = fleet_config(str(home), variant, port, workers)
     (root / "mcpfleet.yaml").write_text(dump_config(config))
     argv = [sys.executable, "-m", "mcpfleet", "-c", str(root / "mcpfleet.yaml"), "up"]
     proc = Proc(argv, tmp / f"mcpfleet-{variant}.log", env=_env())
     url = f"http://127.0.0.1:{port}/servers/echo/mcp"
     info = {
         "version": __version__,
-        "how": "mcpfleet up (a fleet file: echo, instances: 4)",
+        "how": f"mcpfleet up (a fleet file: echo, instances: 4, gateway.workers: {workers})",
         "instances": 4,
+        "workers": workers,
         "endpoint": "/servers/echo/mcp",
         "variant": variant,
         "fleet_file": str(root / "mcpfleet.yaml"),
@@ -101,9 +106,20 @@ async def start(tmp: Path, log: Log, profile: Path | None = None, *, variant: st
     if variant.startswith("cached"):
         running.distinct = 8
     await ready(running, proc, 90)
+    if workers > 1:  # the first worker answers at once; the others listen once `up` says so
+        await _workers_listen(running, proc, 90)
     if variant == "cached-redis":
         running.cleanup.append(lambda: asyncio.run(delete_prefix(REDIS_URL, f"mcpfleet-bench-{port}:")))
     return running
+
+
+async def _workers_listen(running: Running, proc: Proc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while "Gateway workers:" not in proc.tail(100_000):
+        if proc.exited() or time.monotonic() > deadline:
+            running.stop()
+            raise RuntimeError(f"mcpfleet up did not start its gateway workers:\n{proc.tail()}")
+        await asyncio.sleep(0.1)
 
 
 def _env() -> dict[str, str]:
@@ -126,6 +142,11 @@ async def _start_profiled(tmp: Path, profile: Path, variant: str) -> Running:
 
 
 STARTERS: dict[str, Starter] = {target_name(v): functools.partial(start, variant=v) for v in VARIANTS}
+
+
+def starters(workers: int) -> dict[str, Starter]:
+    """The targets with ``gateway.workers: workers`` in their fleet files."""
+    return {target_name(v): functools.partial(start, variant=v, workers=workers) for v in VARIANTS}
 
 
 def serve(port: int, home: str, cprofile: str | None, variant: str = "default") -> None:

@@ -15,6 +15,7 @@ import uvicorn
 from mcpfleet.exceptions import FleetError
 from mcpfleet.gateway.app import Gateway
 from mcpfleet.gateway.limits import ConnectionGate, limited_protocol
+from mcpfleet.gateway.workers import reuse_port_socket, single_worker_actions
 from mcpfleet.metrics import PUBLISH_INTERVAL
 from mcpfleet.security import check_exposure
 
@@ -65,8 +66,13 @@ class _Server(uvicorn.Server):
 class GatewayServer:
     """Runs a :class:`Gateway` on host:port; ``url`` is known once ``start()`` returns."""
 
-    def __init__(self, gateway: Gateway, *, host: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, *, host: str | None = None, port: int | None = None, reuse_port: bool = False
+    ) -> None:
+        """``reuse_port``: listen with SO_REUSEPORT, beside the other workers of the fleet
+        (``gateway.workers``: see :mod:`mcpfleet.gateway.workers`)."""
         self.gateway = gateway
+        self.reuse_port = reuse_port
         self.host = host if host is not None else gateway.config.host
         check_exposure(self.host, gateway.auth_config)  # beyond loopback only with authentication
         self.port = port if port is not None else gateway.config.port
@@ -75,8 +81,10 @@ class GatewayServer:
         # before serving, if this uvicorn is not one that module knows how to extend.
         protocol, gate = limited_protocol(limits)
         self.connections: ConnectionGate = gate  # open connections, in total and per client address
+        workers = gateway.config.workers
+        app = gateway.app if workers <= 1 else single_worker_actions(gateway.app, workers)
         config = uvicorn.Config(
-            gateway.app,
+            app,
             host=self.host,
             port=self.port,
             http=protocol,
@@ -99,7 +107,8 @@ class GatewayServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(), name="mcpfleet-gateway")
+        sockets = [reuse_port_socket(self.host, self.port)] if self.reuse_port else None
+        self._task = asyncio.create_task(self._server.serve(sockets), name="mcpfleet-gateway")
         while not self._server.started:
             if self._task.done():
                 exc = self._task.exception() if not self._task.cancelled() else None
@@ -108,9 +117,9 @@ class GatewayServer:
                     f"{f' ({exc})' if exc else ''}; is the port in use? Set gateway.port in mcpfleet.yaml."
                 )
             await asyncio.sleep(0.01)
-        sockets = [s for server in self._server.servers for s in server.sockets]
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        bound = [s for server in self._server.servers for s in server.sockets]
+        if bound:
+            self.port = int(bound[0].getsockname()[1])
         await self.gateway.monitor.start()
         self.gateway.dashboard.start()
         if self.gateway.metrics.multiprocess_dir is not None:
