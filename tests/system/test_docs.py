@@ -45,7 +45,8 @@ def test_the_configuration_reference_has_every_key(site: Path) -> None:
 
 def test_the_command_reference_has_every_command(site: Path) -> None:
     text = _text(site, "reference/cli")
-    names = sorted(getattr(typer.main.get_command(app), "commands", {}))
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    names = sorted(name for name, command in commands.items() if not command.hidden)
     assert len(names) > 15
     for name in names:
         assert f"mcpfleet {name}" in text, f"`mcpfleet {name}` is not in the reference"
