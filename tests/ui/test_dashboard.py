@@ -157,6 +157,10 @@ def test_log_in_and_see_every_server_live(browser: Any, up: Fleet) -> None:
     }"""  # performance entries: bytes of the page and its own CSS and JS, paint times in ms
     after_login = page.evaluate(timing)
     page.reload()  # the same page again: its first paint without the login's redirect
+    # The paint entries appear once the browser has painted, which may be after the load event.
+    page.wait_for_function(
+        "() => performance.getEntriesByType('paint').some(p => p.name === 'first-contentful-paint')"
+    )
     reloaded = page.evaluate(timing)
     total = after_login["html"] + sum(size for _, size, _ in after_login["assets"])
     print(f"overview weight: {total} bytes: html {after_login['html']}, {after_login['assets']}")
