@@ -175,7 +175,7 @@ async def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--js
     if as_json:
         console.print_json(json.dumps(rows, default=str))
     else:
-        console.print(render.status_table(rows, live=live is not None))
+        console.print(render.status_table(rows, live=live is not None, width=console.width))
 
 
 @fleet_command

@@ -59,24 +59,18 @@ def state_text(row: dict[str, Any]) -> str:
     return f"[{_STATE_STYLE.get(state.state.value, '')}]{escape(state.headline())}[/]"
 
 
-def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
-    """Every server: its package, its state (``backing off``, ``gave up``, ...) and last error."""
+def status_table(rows: Sequence[dict[str, Any]], *, live: bool, width: int = 200) -> Table:
+    """Every server: its package, its state (``backing off``, ``gave up``, ...) and last error.
+    Narrower than 110 columns, package, pids and uptime are left out (``--json`` has everything)."""
     table = Table(title="mcpfleet status" + ("" if live else " (fleet not running)"), title_justify="left")
-    for col in (
-        "server",
-        "type",
-        "package",
-        "version",
-        "installed",
-        "instances",
-        "state",
-        "pids",
-        "restarts",
-        "uptime",
-        "last error",
-    ):
-        wide = 40 if col == "last error" else None  # an error folded into a narrow column is hard to read
-        table.add_column(col, no_wrap=col in {"server", "state"}, overflow="fold", min_width=wide)
+    errors = any(row.get("last_error") for row in rows)
+    columns = ["server", "package", "version", "instances", "state", "pids", "restarts", "uptime"]
+    if width < 110:
+        columns = [c for c in columns if c not in ("package", "pids", "uptime")]
+    # Short cells stay whole; the package and the error fold into what is left.
+    for col in columns + (["last error"] if errors else []):  # no empty column on a healthy fleet
+        flexible = col in ("package", "last error")
+        table.add_column(col, no_wrap=not flexible, overflow="fold", min_width=16 if flexible else None)
     for row in rows:
         instances = row["instances"]
         state = state_text(row) if row["enabled"] else "[dim]disabled[/]"
@@ -92,19 +86,23 @@ def status_table(rows: Sequence[dict[str, Any]], *, live: bool) -> Table:
         if running and running != [version]:  # mid-update, or an update stopped half-way
             version += f" (running {', '.join(running)})"
         restarts = row.get("restarts", sum(int(i.get("restarts", 0)) for i in instances))
-        table.add_row(
-            row["server"],
-            row["type"],
-            row["package"],
-            version,
-            "[green]yes[/]" if row["installed"] else "[yellow]no[/]",
-            f"{ready}/{len(instances)}" if instances else "0",
-            state,
-            " ".join(str(i["pid"]) for i in instances if i.get("pid")) or "-",
-            str(restarts),
-            _uptime(min((i["uptime"] for i in instances if i.get("uptime") is not None), default=None)),
-            escape(row.get("last_error") or "") or "-",
-        )
+        if not row["installed"]:
+            version += " [yellow](not installed)[/]"
+        uptimes = [i["uptime"] for i in instances if i.get("uptime") is not None]
+        values = {
+            "server": row["server"],
+            "package": f"{row['type']}: {row['package']}",
+            "version": version,
+            "instances": f"{ready}/{len(instances)}" if instances else "0",
+            "state": state,
+            "pids": " ".join(str(i["pid"]) for i in instances if i.get("pid")) or "-",
+            "restarts": str(restarts),
+            "uptime": _uptime(min(uptimes, default=None)),
+        }
+        cells = [values[col] for col in columns]
+        if errors:
+            cells.append(escape(row.get("last_error") or "") or "-")
+        table.add_row(*cells)
     return table
 
 

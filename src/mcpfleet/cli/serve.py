@@ -140,7 +140,7 @@ async def up(
             pruner.start()
         rows = manager.status()
         write_state(manager.home, rows, server.url)
-        console.print(render.status_table(rows, live=True))
+        console.print(render.status_table(rows, live=True, width=console.width))
         _print_reach(manager, server.url)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
