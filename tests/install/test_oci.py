@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,13 +75,22 @@ async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
         server.close()
 
 
+# The image holds the test venv at its own path; a checkout under /tmp would have it hidden by the
+# sandbox's tmpfs there, so it is mounted back over it (read-only).
+RUN_ARGS = [
+    "--entrypoint", sys.executable,
+    "-v", f"{sys.prefix}:{sys.prefix}:ro",
+    "-v", f"{SERVERS / 'sandbox_probe.py'}:/srv/probe.py:ro",
+]  # fmt: skip
+
+
 def probe_server(image: str, **spec: Any) -> ServerSpec:
     name, _, tag = image.rpartition(":")
     return ServerSpec(
         package=OciPackage(
             image=name,
             version=tag,
-            run_args=["--entrypoint", "python", "-v", f"{SERVERS / 'sandbox_probe.py'}:/srv/probe.py:ro"],
+            run_args=RUN_ARGS,
         ),
         args=["/srv/probe.py"],
         startup_timeout=60,

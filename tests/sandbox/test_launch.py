@@ -25,6 +25,9 @@ def test_defaults_isolate_and_limit() -> None:
     assert ("--pids-limit", "256") in pairs(flags)
     assert flags[-2:] == ["--network", "none"]
     assert not any(f.startswith("HTTP_PROXY") for f in flags)
+    # podman would otherwise fill the tmpfs with the image's own /tmp (and fail when it is big).
+    podman = container_flags(SandboxConfig(), NetworkConfig(), cli="/usr/bin/podman")
+    assert ("--tmpfs", "/tmp:rw,nosuid,nodev,size=64m,mode=1777,notmpcopyup") in pairs(podman)
 
 
 def test_limits_can_be_lifted_and_the_root_made_writable() -> None:

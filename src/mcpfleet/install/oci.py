@@ -93,7 +93,7 @@ class OciInstaller(BaseInstaller):
         )
         env_flags = [flag for key in spec.env for flag in ("-e", key)]  # values come through the environment
         network = spec.network or NetworkConfig()
-        sandbox = container_flags(spec.sandbox or SandboxConfig(), network)
+        sandbox = container_flags(spec.sandbox or SandboxConfig(), network, cli=cli)
         run = (cli, "run", "-i", "--rm", "--init", *sandbox, *package.run_args, *env_flags, image, *spec.args)
         command, env = sandboxed_command(server, cli, run, network)
         engine_env = {key: os.environ[key] for key in ENGINE_ENV_KEYS if key in os.environ}

@@ -23,14 +23,18 @@ NETNS = "{netns}"
 """Replaced by the runner, in the command it runs, with the path of the namespace it made."""
 
 
-def container_flags(sandbox: SandboxConfig, network: NetworkConfig) -> list[str]:
+def container_flags(sandbox: SandboxConfig, network: NetworkConfig, *, cli: str = "docker") -> list[str]:
     """Isolation and limits for ``run``: no capabilities, no privilege gain, a read-only root,
-    memory / CPU / process limits, and either no network or only the egress proxy's."""
+    memory / CPU / process limits, and either no network or only the egress proxy's. ``cli``:
+    the engine's command (podman's tmpfs otherwise starts as a copy of the image's folder)."""
     flags = ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     if sandbox.read_only:
         flags.append("--read-only")
+    # An empty scratch folder: podman copies what the image has at that path into the tmpfs unless
+    # told not to, which fails when it does not fit in 64 MiB (and is not scratch). Docker never does.
+    empty = ",notmpcopyup" if Path(cli).name == "podman" else ""
     for folder in sandbox.tmpfs:
-        flags += ["--tmpfs", f"{folder}:rw,nosuid,nodev,size=64m,mode=1777"]
+        flags += ["--tmpfs", f"{folder}:rw,nosuid,nodev,size=64m,mode=1777{empty}"]
     if sandbox.memory is not None:
         flags += ["--memory", sandbox.memory]
     if sandbox.cpus is not None:
