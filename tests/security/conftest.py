@@ -3,18 +3,15 @@ that tests move, and the fleet database on SQLite and on the local PostgreSQL.""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
+from database_helpers import pg_schema
 from helpers import FakeClock
 from idp import Issuer, SigningKey, ec_key, rsa_key, serve_issuer
 from mcpfleet.database import Database
-
-PG_URL = "postgresql://127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session")
@@ -53,22 +50,8 @@ def sqlite_database(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def pg_database() -> Iterator[Database]:
     """The local PostgreSQL, in a schema of its own that is dropped afterwards."""
-    schema = f"mcpfleet_test_{secrets.token_hex(4)}"
-    admin = Database(PG_URL)
-    try:
-        with admin.engine.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # no server: say so instead of failing every test
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {exc}")
-    db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
+    with pg_schema() as db:
         yield db
-    finally:
-        db.dispose()
-        with admin.engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
