@@ -11,6 +11,9 @@ server, a subclass of uvicorn's httptools protocol that adds (``gateway.connecti
 * caps on connections at once, per client IP and in total: one over is answered 429 or 503
   with ``Retry-After`` and closed.
 
+It also writes each response's head together with the first part of its body (one send, not
+two: on loopback the second send cost as much CPU as the rest of a small response's writing).
+
 Each phase has at most one ``loop.call_later`` timer, armed only when a read ends with a request
 still incomplete, so a request that arrives whole on a kept-alive connection touches no timer.
 A timer that fires while reading is paused by the server (flow control, a pipelined request
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import uvicorn
 
@@ -72,6 +75,7 @@ _PROTOCOL_ATTRIBUTES = (
     "timeout_keep_alive_task",
 )
 _CYCLE_ATTRIBUTES = (
+    "transport",
     "response_started",
     "response_complete",
     "disconnected",
@@ -190,6 +194,45 @@ class ConnectionGate:
         return answer
 
 
+class _Cork:
+    """A connection's transport as its requests' cycles see it: a response's head is held until
+    its body's first write, or the end of the loop turn, and goes out with it in one send."""
+
+    __slots__ = ("_held", "_loop", "armed", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self.armed = False  # the next write is a response's head
+
+    def write(self, data: bytes) -> None:
+        if self.armed:
+            self.armed = False
+            self._held = data
+            self._loop.call_soon(self.flush)  # a stream may wait before its first chunk
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self.transport.is_closing():
+                self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header and body deadlines and connection caps.
 
@@ -209,6 +252,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
         self._body_started = 0.0
         self._body_bytes = 0
+        self._cork: _Cork | None = None
 
     # Connections: counted per address, refused over a cap.
 
@@ -257,6 +301,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:  # (not an upgrade)
+            cork = self._cork
+            if cork is None:
+                cork = self._cork = _Cork(self.transport, self.loop)
+            cork.armed = True
+            cycle.transport = cast(asyncio.Transport, cork)  # it writes and closes through the cork
         self._cancel()
         self._phase = _BODY
         self._body_bytes = 0
