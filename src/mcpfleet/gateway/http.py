@@ -15,11 +15,11 @@ request reaches this app.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from mcpfleet.gateway.answering import Answer, LateCalls
 from mcpfleet.gateway.context import ClientState
 from mcpfleet.gateway.engine import Engine
 from mcpfleet.gateway.envelope import envelope_problem, header_problem
@@ -40,12 +40,10 @@ from mcpfleet.gateway.jsonrpc import (
 from mcpfleet.gateway.listen import Listeners
 from mcpfleet.gateway.sessions import SessionLimitError, SessionStore
 from mcpfleet.gateway.sse import (
-    RESUME_WINDOW,
     EventStream,
     Receive,
     Scope,
     Send,
-    disconnected,
     dumps,
     event,
     respond,
@@ -59,7 +57,6 @@ __all__ = ["PRINCIPAL", "MCPHttpApp", "Receive", "Scope", "Send", "text_response
 log = logging.getLogger("mcpfleet.gateway")
 
 MAX_BODY = 4 * 1024 * 1024
-WATCH_AFTER = 0.05  # seconds a call runs before a task watches for its client going away
 BATCHING_VERSIONS = frozenset({"2025-03-26"})  # the one revision with JSON-RPC batches
 
 
@@ -91,36 +88,6 @@ _STATELESS_ERROR_STATUS = {
 }
 
 
-class _LateCalls:
-    """Calls still running WATCH_AFTER seconds after they began get their ``watch()`` called:
-    one timer for all of them, not one per call (most calls never need it)."""
-
-    def __init__(self) -> None:
-        self._calls: dict[int, tuple[float, Callable[[], None]]] = {}
-        self._ids = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def add(self, loop: asyncio.AbstractEventLoop, watch: Callable[[], None]) -> int:
-        key = next(self._ids)
-        self._calls[key] = (loop.time() + WATCH_AFTER, watch)
-        if self._timer is None or self._loop is not loop:  # (a new loop: the old timer died with its own)
-            self._loop, self._timer = loop, loop.call_later(WATCH_AFTER, self._tick)
-        return key
-
-    def discard(self, key: int) -> None:
-        self._calls.pop(key, None)
-
-    def _tick(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        now = loop.time()
-        for key in [k for k, (due, _) in self._calls.items() if due <= now]:
-            _, watch = self._calls.pop(key)
-            watch()
-        self._timer = loop.call_later(WATCH_AFTER, self._tick) if self._calls else None
-
-
 class MCPHttpApp:
     """ASGI app for every MCP path of the gateway; ``resolve(path)`` gives the view or None (404)."""
 
@@ -131,7 +98,7 @@ class MCPHttpApp:
         self.resolve = resolve
         self.sessions = sessions
         self.listeners = Listeners(engine)  # 2026-07-28 subscriptions/listen streams
-        self._late = _LateCalls()
+        self._late = LateCalls()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -288,115 +255,35 @@ class MCPHttpApp:
         sse: bool,
         passed: dict[str, str] | None = None,
     ) -> None:
-        """Answer one request: plain JSON, or an SSE stream once a notification about it comes first.
-
-        A client that disconnects before the answer cancels the call upstream, unless it was a
-        session client's stream: that call goes on for a while, so the client can resume it.
-        """
-        loop = asyncio.get_running_loop()
-        notes: list[dict[str, Any]] = []
-        # Set when the call ends, a note arrives or the client goes away: one future per round,
-        # not asyncio.wait's bookkeeping per request.
-        wake: asyncio.Future[None] = loop.create_future()
-        stream: EventStream | None = None
-        gone: asyncio.Task[None] | None = None
-
-        def nudge(_: object = None) -> None:
-            if not wake.done():
-                wake.set_result(None)
-
-        def emit(note: dict[str, Any]) -> None:
-            if stream is not None and stream.id not in streams_live:  # the client is away: keep it
-                stream.add(note, keep=True)
-                return
-            notes.append(note)
-            nudge()
-
-        def watch() -> None:  # a call still running: from now on, notice the client leaving
-            nonlocal gone
-            if not call.done():
-                gone = loop.create_task(disconnected(receive))
-                gone.add_done_callback(nudge)
-
-        streams_live: set[str] = set()
-        call = loop.create_task(self.engine.handle(message, view, client, emit if sse else None, passed))
-        call.add_done_callback(nudge)
-        # Most calls end within a few milliseconds: only one that does not gets a task watching
-        # for the client to go away (noticed at most 2 * WATCH_AFTER seconds late).
-        watching = self._late.add(loop, watch)
+        """Answer one request, its call running in this task: plain JSON, or an SSE stream once
+        a note about it comes first (see :mod:`mcpfleet.gateway.answering`)."""
+        answer = Answer(receive, send, client, extra, message.get("method"))
+        watching = self._late.add(asyncio.get_running_loop(), answer.watch)
         try:
-            while not call.done():
-                if not notes and not (gone is not None and gone.done()):
-                    await wake
-                wake = loop.create_future()
-                if call.done():
-                    break
-                if gone is not None and gone.done():
-                    if stream is not None and not client.stateless:
-                        streams_live.clear()  # what comes now is kept for the resume
-                        self._keep_for_resume(client, stream, call, notes)
-                        return
-                    log.info("client went away during %s; cancelling it upstream", message.get("method"))
-                    call.cancel()
-                    await asyncio.gather(call, return_exceptions=True)
-                    return
-                # Notes came before the answer: switch to an SSE stream and send them as they come.
-                if stream is None:
-                    stream = await self._open_stream(send, extra, client)
-                    streams_live.add(stream.id)
-                while notes:
-                    note = notes.pop(0)
-                    await event(send, note, stream.add(note, keep=False))
+            reply = await self.engine.handle(message, view, client, answer.emit if sse else None, passed)
+        except asyncio.CancelledError:
+            if not answer.abandoned:
+                raise
+            answer.settle_abandoned()  # the client went away: nobody to answer
+            return
         finally:
             self._late.discard(watching)
-            if gone is not None:
-                gone.cancel()
-        reply = call.result()
+            answer.unwatch()
+        if answer.abandoned:
+            answer.settle_abandoned()
+            return
+        if answer.detached:
+            answer.keep_result(reply)  # for the client's resume
+            return
         status = 200
         if client.stateless and reply is not None and "error" in reply:
             status = _STATELESS_ERROR_STATUS.get(reply["error"].get("code"), 200)
-        if stream is None and not notes:
+        if not answer.streaming:
             await respond(send, status, dumps(reply), extra)
             return
-        if stream is None:
-            stream = await self._open_stream(send, extra, client)
-        for note in notes:
-            await event(send, note, stream.add(note, keep=False))
+        stream = await answer.finish()
         await event(send, reply, stream.add(reply or {}, keep=False))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _open_stream(send: Send, extra: list[tuple[bytes, bytes]], client: ClientState) -> EventStream:
-        """Start a request's event stream; a session client's begins with a priming event."""
-        await start_stream(send, extra)
-        stream = EventStream()
-        if not client.stateless:
-            await send({"type": "http.response.body", "body": stream.priming(), "more_body": True})
-        return stream
-
-    @staticmethod
-    def _keep_for_resume(
-        client: ClientState, stream: EventStream, call: asyncio.Task[Any], notes: list[dict[str, Any]]
-    ) -> None:
-        """The client lost the stream before the answer: the call goes on, and what it sends is
-        kept until the client resumes with ``Last-Event-ID`` or ``RESUME_WINDOW`` passes."""
-        for note in notes:
-            stream.add(note, keep=True)
-        notes.clear()
-        client.streams[stream.id] = stream
-
-        def answered(task: asyncio.Task[Any]) -> None:
-            if not task.cancelled() and task.exception() is None and task.result() is not None:
-                stream.add(task.result(), keep=True)
-            stream.finish()
-
-        def expire() -> None:
-            if client.streams.pop(stream.id, None) is not None and not call.done():
-                log.info("nobody resumed stream %s within %gs; cancelling its call", stream.id, RESUME_WINDOW)
-                call.cancel()
-
-        call.add_done_callback(answered)
-        stream.expiry = asyncio.get_running_loop().call_later(RESUME_WINDOW, expire)
 
     def publish(self, method: str | None) -> None:
         """Tell every listen stream of a list change (``None``: the gateway is stopping)."""
