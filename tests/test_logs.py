@@ -47,3 +47,11 @@ def test_text_lines_for_people() -> None:
     finally:
         request_id.reset(token)
     assert out.getvalue().rstrip().endswith("ERROR mcpfleet: boom [request r1]")
+
+
+def test_request_ids_are_12_random_hex_digits_and_do_not_repeat() -> None:
+    from mcpfleet.logs import new_request_id
+
+    ids = [new_request_id() for _ in range(5000)]  # several batches from the OS
+    assert all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == len(ids)

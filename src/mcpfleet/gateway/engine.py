@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -44,7 +43,7 @@ from mcpfleet.gateway.jsonrpc import (
 from mcpfleet.gateway.middleware import Middleware, build
 from mcpfleet.gateway.subscriptions import Send, Subscriptions
 from mcpfleet.gateway.views import KINDS, Allow, Upstream, View
-from mcpfleet.logs import request_id
+from mcpfleet.logs import new_request_id, request_id
 from mcpfleet.percaller import acting_for, current_caller
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ class Engine:
             capabilities = meta.get(_CLIENT_CAPABILITIES) if isinstance(meta, dict) else None
             if isinstance(capabilities, dict):
                 client.capabilities = capabilities
-        rid = secrets.token_hex(6)
+        rid = new_request_id()
         request_id.set(rid)  # this task's own context: its log records carry the id
         current_caller.set(client.principal.name if client.principal is not None else None)
         task = asyncio.current_task()
@@ -291,7 +290,7 @@ class Engine:
         Unlike an MCP client's, a call that cannot reach the server raises its FleetError.
         """
         client = ClientState("admin", stateless=True, principal=principal, address=address)
-        rid = request_id.get() or secrets.token_hex(6)
+        rid = request_id.get() or new_request_id()
         params = {"name": tool, "arguments": arguments}
         with acting_for(principal.name if principal is not None else None):
             return await self.pipeline.call_tool(

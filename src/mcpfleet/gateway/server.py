@@ -91,6 +91,7 @@ class GatewayServer:
             ws="none",  # no WebSocket routes; an upgrade would take the connection out of the count
             log_level="warning",
             access_log=False,
+            server_header=False,  # "server: uvicorn" tells a client nothing it needs, on every reply
             lifespan="off",
             interface="asgi3",
             # uvicorn hands it to loop.call_later; it is typed int but a float works.

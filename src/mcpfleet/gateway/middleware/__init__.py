@@ -19,9 +19,11 @@ around everything they record.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from mcpfleet.gateway.context import ListRequest, ReadRequest, ToolCall
 
@@ -89,11 +91,24 @@ def chain(
 
 def _step(middleware: Middleware, call_next: CallNext) -> CallNext:
     hook = middleware.on_call_tool
+    if _takes_call_next(hook):  # the hook's own coroutine, with no wrapper coroutine per call
+        return cast(CallNext, functools.partial(hook, call_next=call_next))
 
     async def step(call: ToolCall) -> dict[str, Any]:
         return await hook(call, call_next)
 
     return step
+
+
+def _takes_call_next(hook: Any) -> bool:
+    try:
+        parameter = inspect.signature(hook).parameters.get("call_next")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
 
 
 def _compose(middlewares: Sequence[Middleware], hook_name: str, last: Any) -> Any:
@@ -102,7 +117,10 @@ def _compose(middlewares: Sequence[Middleware], hook_name: str, last: Any) -> An
     for middleware in reversed(middlewares):
         if getattr(type(middleware), hook_name) is getattr(Middleware, hook_name):
             continue
-        call_next = _bind(getattr(middleware, hook_name), call_next)
+        hook = getattr(middleware, hook_name)
+        call_next = (
+            functools.partial(hook, call_next=call_next) if _takes_call_next(hook) else _bind(hook, call_next)
+        )
     return call_next
 
 
