@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpfleet import heap
+from mcpfleet import interpreter
 from mcpfleet.cli import render
 from mcpfleet.cli.app import app, console, err, fleet_command, print_error, state_of
 from mcpfleet.cli.commands import install_servers
@@ -143,7 +143,7 @@ async def up(
         write_state(manager.home, rows, server.url)
         console.print(render.status_table(rows, live=True, width=console.width))
         _print_reach(manager, server.url)
-        heap.settle()  # start-up's objects out of the collector's way (mcpfleet.heap)
+        interpreter.settle()  # GC and GIL settings for serving (mcpfleet.interpreter)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=2.0)
@@ -288,7 +288,7 @@ async def gateway_worker(
         config = worker_config(manager.config.gateway, secret)
         server = GatewayServer(Gateway(manager, config), host=host, port=port, reuse_port=True)
         await server.start()
-        heap.settle()
+        interpreter.settle()
         announce_ready()
         await stop.wait()
     finally:  # as `up`: stop accepting, finish in-flight calls, stop this worker's instances
