@@ -27,7 +27,7 @@ from mcpfleet.config import GatewayConfig
 from mcpfleet.exceptions import AuthenticationError
 from mcpfleet.gateway.admin import AdminContext, admin_app
 from mcpfleet.gateway.engine import Engine
-from mcpfleet.gateway.http import PRINCIPAL, MCPHttpApp, Receive, Scope, Send, text_response
+from mcpfleet.gateway.http import PRINCIPAL, VIEW, MCPHttpApp, Receive, Scope, Send, text_response
 from mcpfleet.gateway.middleware import Middleware
 from mcpfleet.gateway.middleware.access import AccessMiddleware
 from mcpfleet.gateway.middleware.audit import AuditMiddleware
@@ -285,7 +285,9 @@ class Gateway:
                         await response(scope, receive, send)  # type: ignore[arg-type]
                         return
                 scope[PRINCIPAL] = principal
-                if self.view_for(path) is not None:
+                view = self.view_for(path)
+                if view is not None:
+                    scope[VIEW] = view
                     await self.mcp(scope, receive, send)
                     return
                 if path.startswith("/registry/"):  # public catalog data: no admin role needed

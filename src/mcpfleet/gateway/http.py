@@ -52,7 +52,7 @@ from mcpfleet.gateway.sse import (
 )
 from mcpfleet.gateway.views import View
 
-__all__ = ["PRINCIPAL", "MCPHttpApp", "Receive", "Scope", "Send", "text_response"]
+__all__ = ["PRINCIPAL", "VIEW", "MCPHttpApp", "Receive", "Scope", "Send", "text_response"]
 
 log = logging.getLogger("mcpfleet.gateway")
 
@@ -65,6 +65,7 @@ class _TooLarge(Exception):
 
 
 PRINCIPAL = "mcpfleet.principal"  # the ASGI scope key where the gateway puts the authenticated caller
+VIEW = "mcpfleet.view"  # where it puts the view of the fleet the path named, once it resolved it
 
 
 def _address(scope: Scope) -> str | None:
@@ -102,7 +103,7 @@ class MCPHttpApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        view = self.resolve(scope["path"])
+        view = scope.get(VIEW) or self.resolve(scope["path"])
         if view is None:
             await text_response(
                 send, 404, f"No MCP endpoint at {scope['path']}; try /mcp or /servers/NAME/mcp"
