@@ -62,6 +62,7 @@ class HttpTransport(Transport):
     """One MCP endpoint URL; ``headers`` go on every request (e.g. ``Authorization``)."""
 
     expectation = "streamable HTTP at this URL"
+    answers_in_send = True  # the reply comes in the POST's own response, while send() waits
 
     def __init__(
         self,

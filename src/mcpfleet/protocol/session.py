@@ -32,6 +32,7 @@ from mcpfleet.exceptions import (
     ToolCallError,
 )
 from mcpfleet.protocol.channel import Channel, current_channel
+from mcpfleet.protocol.deadlines import Deadlines, Expired
 from mcpfleet.protocol.http import HttpTransport
 from mcpfleet.protocol.paging import all_pages
 from mcpfleet.protocol.transport import Transport
@@ -98,6 +99,7 @@ class ClientSession:
         self._listening: asyncio.Task[None] | None = None
         self._closed: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._deadlines = Deadlines()  # the requests' timeouts
 
     @classmethod
     async def over_http(
@@ -257,14 +259,15 @@ class ClientSession:
                 token = f"mcpfleet-{msg_id}"
                 self._progress[token] = (msg_id, meta["progressToken"])
                 params = {**params, "_meta": {**meta, "progressToken": token}}
+        message = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
         try:
-            async with asyncio.timeout(timeout):
-                # Over HTTP the reply arrives while the POST is being answered, inside send().
-                await self.transport.send(
-                    {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
-                )
-                reply = await future
-        except TimeoutError:
+            if timeout is not None and not self.transport.answers_in_send:  # one timer per connection
+                reply = await self._deadlines.answer(msg_id, timeout, future, self.transport.send(message))
+            else:
+                async with asyncio.timeout(timeout):
+                    await self.transport.send(message)  # over HTTP the reply comes inside send()
+                    reply = await future
+        except (TimeoutError, Expired):
             self._cancel_upstream(msg_id, "timed out")
             raise RequestTimeoutError(self.server, f"{method} got no answer within {timeout:g}s") from None
         except asyncio.CancelledError:
@@ -487,5 +490,6 @@ class ClientSession:
             self._closed = ConnectionClosedError(self.server, "the session was closed")
         await self.transport.aclose()
         self._lost(self._closed)
+        self._deadlines.close()
         for task in list(self._tasks):
             task.cancel()

@@ -32,6 +32,7 @@ class Transport(ABC):
     async def send(self, message: dict[str, Any]) -> None: ...
 
     expectation = "speaking MCP"  # what the server should do, for error messages
+    answers_in_send = False  # True: send() returns once the answer came (HTTP: inside its POST)
 
     def set_protocol_version(self, version: str | None) -> None:  # noqa: B027 (an optional hook)
         """The protocol version in use, ``None`` before the handshake chose (HTTP sends a header)."""
