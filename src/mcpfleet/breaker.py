@@ -43,17 +43,20 @@ class CircuitBreaker:
         return "open" if self.clock.monotonic() < self.open_until else "half-open"
 
     def allows(self) -> bool:
-        state = self.state
-        return state == "closed" or (state == "half-open" and not self._trial)
+        if self.open_until is None:  # closed: every call, so the check costs nothing
+            return True
+        return self.state == "half-open" and not self._trial
 
     def started(self) -> None:
-        if self.state == "half-open":
+        if self.open_until is not None and self.state == "half-open":
             self._trial = True
 
     def ended(self) -> None:
         self._trial = False
 
     def succeeded(self) -> None:
+        if not self.failures and self.open_until is None and not self._trial:
+            return  # closed and clean already (the usual case): nothing to reset
         self.failures = 0
         self.open_until = None
         self._backoff.reset()

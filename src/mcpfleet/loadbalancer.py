@@ -321,6 +321,11 @@ class LoadBalancer:
         of its tools, prompts or resources); else its backups. ``prefer`` (a target id) wins
         while it can take calls: a multi-round call returns to the instance that holds its state.
         """
+        usual = not exclude and prefer is None and server not in self._redirects
+        if usual and (describe or server not in self._modes):
+            target = self._next_in_turn(server)
+            if target is not None:
+                return target
         excluded = set(exclude)
         redirect = self._redirects.get(server)
         groups = redirect if redirect is not None else [server]
@@ -333,6 +338,21 @@ class LoadBalancer:
             if candidates:
                 return self._pick(server, candidates, session_key, prefer)
         raise self._unavailable(server, groups, excluded)
+
+    def _next_in_turn(self, server: str) -> Target | None:
+        """Round robin's next target if it can take the call: the usual case, with no list of
+        candidates built (None: the full pick decides, among those that can)."""
+        if self._strategies.get(server, self.strategy) is not Strategy.ROUND_ROBIN:
+            return None
+        group = self._targets.get(server)
+        if not group:
+            return None
+        targets = list(group.values())
+        counter = self._counters.get(server)
+        if counter is None:
+            counter = self._counters[server] = itertools.count()
+        target = targets[next(counter) % len(targets)]
+        return target if target.available() else None
 
     def _candidates(self, groups: Iterable[str], excluded: set[str]) -> list[Target]:
         return [
