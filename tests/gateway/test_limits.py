@@ -79,3 +79,31 @@ async def test_close_sends_a_held_head_first_and_order_is_kept() -> None:
     assert writes == [b"HEAD"]
     assert cork.is_closing()  # the rest is the transport's own
     peer.close()
+
+
+async def test_a_head_with_a_length_waits_for_its_body_across_turns() -> None:
+    transport, peer, writes = await _pair()
+    cork = _Cork(transport, asyncio.get_running_loop())
+    cork.armed = True
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    cork.write(head)  # a file response: its body is read in a thread first
+    await asyncio.sleep(0.01)
+    assert writes == []  # no timer, no turn-end flush: it waits for the body
+    cork.write(b"hello")
+    assert writes == [head + b"hello"]
+    assert _read(peer, len(head) + 5) == head + b"hello"
+    transport.close()
+    peer.close()
+
+
+async def test_a_head_whose_response_has_no_body_goes_out_when_the_response_ends() -> None:
+    transport, peer, writes = await _pair()
+    cork = _Cork(transport, asyncio.get_running_loop())
+    cork.armed = True
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    cork.write(head)  # the answer to HEAD: uvicorn writes no body
+    cork.flush()  # what the protocol does when uvicorn says the response is complete
+    assert writes == [head]
+    assert _read(peer, len(head)) == head
+    transport.close()
+    peer.close()

@@ -366,3 +366,30 @@ def test_a_uvicorn_without_the_internals_fails_loudly(monkeypatch: pytest.Monkey
     monkeypatch.delattr(HttpToolsProtocol, "on_body")
     with pytest.raises(FleetError, match=r"HttpToolsProtocol\.on_body"):
         check_uvicorn()
+
+
+async def test_kept_alive_connections_get_whole_answers_heads_and_pipelines(gateway: GatewayServer) -> None:
+    """Each response's head and body go out together (one send); a HEAD's head, with no body to
+    carry it, still goes out, and pipelined requests are answered in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    host = f"Host: 127.0.0.1:{gateway.port}\r\n"
+
+    async def head_of_answer() -> tuple[bytes, int]:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        lengths = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+        return head, int(lengths[0].split(b":", 1)[1])
+
+    writer.write(f"HEAD /healthz HTTP/1.1\r\n{host}\r\n".encode())
+    head, _ = await head_of_answer()
+    assert head.startswith(b"HTTP/1.1 200")  # no body follows a HEAD's answer
+    writer.write(f"GET /healthz HTTP/1.1\r\n{host}\r\n".encode())
+    head, size = await head_of_answer()
+    body = await asyncio.wait_for(reader.readexactly(size), 5)
+    assert head.startswith(b"HTTP/1.1 200") and body
+    writer.write(f"GET /healthz HTTP/1.1\r\n{host}\r\nGET /nowhere HTTP/1.1\r\n{host}\r\n".encode())
+    first, size = await head_of_answer()
+    await asyncio.wait_for(reader.readexactly(size), 5)
+    second, size = await head_of_answer()
+    await asyncio.wait_for(reader.readexactly(size), 5)
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 404")
+    writer.close()

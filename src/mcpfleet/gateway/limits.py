@@ -62,6 +62,7 @@ _PROTOCOL_METHODS = (
     "on_headers_complete",
     "on_body",
     "on_message_complete",
+    "on_response_complete",
     "timeout_keep_alive_handler",
 )
 _PROTOCOL_ATTRIBUTES = (
@@ -196,7 +197,9 @@ class ConnectionGate:
 
 class _Cork:
     """A connection's transport as its requests' cycles see it: a response's head is held until
-    its body's first write, or the end of the loop turn, and goes out with it in one send."""
+    its body's first write and goes out with it in one send. A head with a content-length is
+    held until then (or the response's end, for one with no body to write, as HEAD's); any
+    other (a stream, whose first chunk may be long in coming) at most to the loop turn's end."""
 
     __slots__ = ("_held", "_loop", "armed", "transport")
 
@@ -210,7 +213,8 @@ class _Cork:
         if self.armed:
             self.armed = False
             self._held = data
-            self._loop.call_soon(self.flush)  # a stream may wait before its first chunk
+            if b"\r\ncontent-length:" not in data:  # (uvicorn writes header names in lower case)
+                self._loop.call_soon(self.flush)  # a stream may wait before its first chunk
             return
         held = self._held
         if held is not None:
@@ -315,6 +319,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
         self._body_bytes += len(body)
+
+    def on_response_complete(self) -> None:
+        if self._cork is not None:
+            self._cork.flush()  # a head whose response wrote no body (HEAD, an empty reply)
+        super().on_response_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
