@@ -11,8 +11,9 @@ Prints one JSON object. Targets, each measured with the same load generator in t
   default pipeline (audit log on, SQLite; metrics on);
 - ``mcpfleet-nometrics``: the same with ``gateway.metrics: false``, for what metrics cost;
 - ``mcpfleet-bare``: the same with no audit log (and no authentication or access control);
-- ``mcpfleet-secured``: API-key authentication, access control and the audit log (SQLite) all
-  on, for what security costs (target: at least 80% of ``mcpfleet-bare``'s throughput);
+- ``mcpfleet-secured``: API-key authentication, access control, rate limits (far above the
+  load, so none refuses) and the audit log (SQLite) all on, for what security costs (target: at
+  least 80% of ``mcpfleet-bare``'s throughput);
 - ``mcpfleet-cached`` / ``mcpfleet-cached-redis``: the echo tool's results cached in memory / in
   the Redis at 127.0.0.1:6379 (db 13), and every client repeating 8 distinct calls, so nearly
   every call is a hit (python load only: wrk sends distinct calls);

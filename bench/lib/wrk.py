@@ -9,7 +9,8 @@ and text. A reply counts as an error unless it is HTTP 200 and its body holds th
 
 ``measure_wrk`` reports, per concurrency: calls/s, p50/p99 latency, errors, and the target's
 process tree's CPU per call (``server_cpu_us_per_call``): the figure least sensitive to other
-load on the machine, since contention stretches wall time but not the CPU a call needs.
+load on the machine, since contention stretches wall time but not the CPU a call needs; and
+after c=64, the PSS of the target's own process (``gateway_pss_mb``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from lib.load import TreeCpu
 from lib.mcpclient import McpClient
@@ -102,6 +105,16 @@ async def run_wrk(url: str, lua: Path, connections: int, seconds: float) -> dict
     return row
 
 
+def _pss_mb(pid: int | None) -> float | None:
+    """The proportional set size of process ``pid`` (not its children), in MB."""
+    if pid is None:
+        return None
+    try:
+        return round(psutil.Process(pid).memory_full_info().pss / 1e6, 1)
+    except (psutil.Error, AttributeError):  # gone, not ours, or no PSS on this platform
+        return None
+
+
 async def measure_wrk(
     url: str,
     pid: int | None,
@@ -140,4 +153,6 @@ async def measure_wrk(
                 "server_cpu_us_per_call": round(spent * 1e6 / max(calls, 1), 1),
                 **({"first_error": row["first_error"]} if "first_error" in row else {}),
             }
+            if level == LEVELS[-1] and (pss := _pss_mb(pid)) is not None:
+                result[f"c{level}"]["gateway_pss_mb"] = pss  # the gateway process, right after the load
     return result

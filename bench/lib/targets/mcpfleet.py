@@ -5,7 +5,8 @@ in front of 4 stdio instances of bench/servers/echo.py. One target per variant:
 - ``mcpfleet-nometrics``: ``gateway.metrics: false``, for what counting and timing each call costs;
 - ``mcpfleet-bare``: no audit log (and no authentication or access control), the baseline for
   what security costs;
-- ``mcpfleet-secured``: API-key authentication, access control and the audit log (SQLite) all on;
+- ``mcpfleet-secured``: API-key authentication, access control, rate limits (per principal and
+  per server, far above the load) and the audit log (SQLite) all on;
 - ``mcpfleet-cached`` / ``mcpfleet-cached-redis``: the echo tool's results cached in memory / in
   the Redis at 127.0.0.1:6379 (db 13), every client repeating 8 distinct calls.
 
@@ -51,6 +52,9 @@ def fleet_config(home: str, variant: str, port: int, workers: int = 1) -> Any:
 
     config = FleetConfig(home=home, servers={"echo": own_server("echo.py", instances=4)})
     gateway: dict[str, Any] = {"port": port, "metrics": variant != "nometrics", "workers": workers}
+    if variant == "secured":  # every check a call can meet, none refusing: limits far above the load
+        rate = {"rate": "1000000/s"}
+        gateway["rate_limits"] = {"principals": {"default": rate}, "servers": {"default": rate}}
     config.gateway = GatewayConfig.model_validate(gateway)
     if variant == "bare":
         config.audit = AuditConfig(enabled=False)
