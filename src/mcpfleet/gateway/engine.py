@@ -154,7 +154,10 @@ class Engine:
         channel: CallChannel,
     ) -> dict[str, Any]:
         try:
-            result = await self._dispatch(method, params, view, client, channel)
+            if method == "tools/call":
+                result = await self._call_tool(params, view, client, channel)
+            else:  # (a stateless client's method of the session protocol is refused there)
+                result = await self._dispatch(method, params, view, client, channel)
         except RpcError as exc:
             return error_reply(msg_id, exc.code, exc.message, with_request_id(exc.data, rid))
         except ToolCallError as exc:  # the upstream's own error, as it said it
@@ -192,8 +195,6 @@ class Engine:
     ) -> dict[str, Any]:
         if client.stateless and method in REMOVED_IN_MODERN:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method} (removed in {MODERN})")
-        if method == "tools/call":
-            return await self._call_tool(params, view, client, channel)
         if method in KINDS:
             rid = request_id.get() or ""
             listed = ListRequest(method, client, rid, client.principal, view=view)

@@ -145,7 +145,7 @@ class MCPHttpApp:
             await text_response(send, 415, "Content-Type must be application/json")
             return
         accept = headers.get("accept", "*/*")
-        if not any(t in accept for t in ("application/json", "text/event-stream", "*/*")):
+        if "application/json" not in accept and "text/event-stream" not in accept and "*/*" not in accept:
             await text_response(send, 406, "Accept must include application/json and text/event-stream")
             return
         try:
