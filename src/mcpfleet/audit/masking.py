@@ -132,6 +132,7 @@ class Masker:
         self.enabled = enabled
         self.max_depth = max_depth
         self.max_string = max_string
+        self._short = min(8, max_string + 1)  # strings shorter than this mask_text leaves as they are
         self._key_cache: dict[str, bool] = {}
 
     def is_sensitive_key(self, key: str) -> bool:
@@ -165,6 +166,8 @@ class Masker:
     def _walk(self, value: Any, depth: int, path: set[int]) -> Any:
         kind = type(value)
         if kind is str:
+            if len(value) < self._short and value.isascii() and "\x00" not in value:
+                return value  # too short to hold a credential or be cut, nothing to clean: mask_text's answer
             return self.mask_text(value)
         if value is None or kind is int or kind is bool:
             return value

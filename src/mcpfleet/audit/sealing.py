@@ -37,7 +37,9 @@ _quote: Callable[[str], str] = encode_basestring  # what json.dumps(..., ensure_
 
 
 def _text(value: str | None, limit: int = 255) -> str | None:
-    return None if value is None else clean_text(value)[:limit]
+    if value is None or (len(value) <= limit and value.isascii() and "\x00" not in value):
+        return value  # the usual case: nothing to clean or cut
+    return clean_text(value)[:limit]
 
 
 def _json(value: str | None) -> str:
