@@ -119,3 +119,13 @@ def test_odd_inputs_never_raise_and_stay_json_safe() -> None:
     assert "\x00" not in masked["nul"]
     assert masked["long"].endswith("(5904 more characters)")
     assert Masker().mask(Unprintable()).startswith("<unmaskable")
+
+
+def test_short_strings_pass_as_they_are_but_still_cut_and_cleaned() -> None:
+    masker = Masker()
+    assert masker.mask({"text": "w1", "n": 2, "flag": True}) == {"text": "w1", "n": 2, "flag": True}
+    assert masker.mask({"text": "a\x00b"}) == {"text": "a\ufffdb"}  # NUL: cleaned even when short
+    assert masker.mask({"password": "x"}) == {"password": "***"}  # a sensitive key, however short
+    tight = Masker(max_string=4)
+    assert tight.mask({"text": "abcdefg"}) == {"text": "abcd...(3 more characters)"}
+    assert tight.mask({"text": "abcd"}) == {"text": "abcd"}
