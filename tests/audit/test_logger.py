@@ -236,3 +236,25 @@ def test_submit_checks_its_input_at_once(tmp_path: Path) -> None:
         audit.submit(server="fs", params={"x": 1}, request_id="r-9")
         (record,) = audit.query(limit=None)
     assert record.params is None and record.request_id == "r-9" and record.server == "fs"
+
+
+async def test_on_an_event_loop_what_a_turn_submits_is_sealed_at_its_end(tmp_path: Path) -> None:
+    """The loop seals its own submissions (warm, no GIL contention with the writer), in order
+    with records made from other threads; the writer thread only stores them."""
+    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "fleet.db"), flush_interval=30, batch_size=10_000)
+    try:
+        for i in range(3):
+            audit.submit(server="fs", tool=f"t{i}")
+        assert len(audit._pending) == 3  # noted only: sealing waits for the turn's end
+        await asyncio.sleep(0)
+        assert not audit._pending and audit.stats.queue_depth == 3  # sealed here, queued for the writer
+        await asyncio.to_thread(audit.record, server="fs", tool="from-a-thread")
+        audit.submit(server="fs", tool="t3")
+        await asyncio.sleep(0)
+    finally:
+        assert audit.close()
+    store = SqliteAuditStore(tmp_path / "fleet.db")
+    stored = sorted(store.query(AuditQuery(limit=None)), key=lambda r: r.seq)
+    assert [r.tool for r in stored] == ["t0", "t1", "t2", "from-a-thread", "t3"]
+    assert store.verify().ok
+    store.close()

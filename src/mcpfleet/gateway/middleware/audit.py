@@ -2,7 +2,8 @@
 ended and how long it took. Outermost but for metrics, so refused calls are recorded too.
 
 It submits each call (:meth:`AuditLogger.submit`): masking, canonical JSON and the chain link
-happen on the audit writer's thread, not on the event loop."""
+happen once per loop turn for what the turn submitted, after the calls' answers are sent, and
+the writer thread stores them."""
 
 from __future__ import annotations
 
