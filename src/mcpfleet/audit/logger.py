@@ -14,8 +14,9 @@ tuple on a deque, no lock); at the end of the event loop's turn what the turn no
 canonicalized and sealed into the chain, in submission order, and queued for the writer thread,
 which stores batches (see :mod:`mcpfleet.audit.writer` and :mod:`mcpfleet.audit.sealing`).
 Sealing on the writer thread instead cost more: both threads then ran Python, handing the GIL
-back and forth (p99 at c=8 9 ms against 6; off an event loop, the writer still seals). :meth:`AuditLogger.record` seals at once (and everything
-submitted before it first) and returns the sealed record. Neither waits for the store.
+back and forth (p99 at c=8 9 ms against 6; off an event loop, the writer still seals).
+:meth:`AuditLogger.record` seals at once (and everything submitted before it first) and
+returns the sealed record. Neither waits for the store.
 
 Each logger starts its own hash chain, also on a file or database that already holds chains:
 a chain is one writer's history, and nothing needs to be read at start.
