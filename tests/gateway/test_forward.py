@@ -240,3 +240,46 @@ async def test_a_stream_the_client_lost_is_resumed_with_last_event_id(
         3,
     ]
     assert messages[-1]["id"] == 7 and not messages[-1]["result"].get("isError")
+
+
+async def test_a_call_its_client_cancels_ends_without_a_reply_and_stops_upstream(
+    gateway: tuple[str, MCPManager], caplog: pytest.LogCaptureFixture
+) -> None:
+    """notifications/cancelled: the call stops upstream and its POST ends with no JSON-RPC
+    reply (202, no body), as the spec asks of a cancelled request; nothing is logged as an error."""
+    url, manager = gateway
+    endpoint = f"{url}/servers/work/mcp"
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}}
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.post(
+            endpoint,
+            headers=HEADERS,
+            json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init},
+        )
+        session = {**HEADERS, "mcp-session-id": opened.headers["mcp-session-id"]}
+        await http.post(
+            endpoint, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        slow = {"name": "lookup", "arguments": {"key": "k", "delay": 30}}
+        call = asyncio.create_task(
+            http.post(
+                endpoint,
+                headers=session,
+                json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": slow},
+            )
+        )
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if manager.load_balancer.in_flight("work") == 1:
+                break
+        assert manager.load_balancer.in_flight("work") == 1
+        cancelled = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+        assert (await http.post(endpoint, headers=session, json=cancelled)).status_code == 202
+        reply = await asyncio.wait_for(call, 10)
+    assert (reply.status_code, reply.content) == (202, b"")
+    for _ in range(100):
+        if manager.load_balancer.in_flight("work") == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert manager.load_balancer.in_flight("work") == 0  # cancelled upstream, not left for 30 s
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

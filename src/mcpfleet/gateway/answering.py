@@ -10,7 +10,9 @@ only by the calls that need it:
 - a call still running ``WATCH_AFTER`` seconds after it began gets a task watching for its
   client to go away (one timer for all such calls). A client that leaves cancels its call
   upstream, unless it was a session client with a stream: that call goes on and what it says is
-  kept, so the client can resume with ``Last-Event-ID`` within ``RESUME_WINDOW`` seconds.
+  kept, so the client can resume with ``Last-Event-ID`` within ``RESUME_WINDOW`` seconds;
+- a call its client cancels (``notifications/cancelled``) stops upstream and gets no reply, as
+  the specification asks: its stream ends, or its POST is answered ``202`` with no body.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mcpfleet.gateway.sse import (
     Send,
     disconnected,
     event,
+    respond,
     start_stream,
 )
 
@@ -216,6 +219,15 @@ class Answer:
         if reply is not None:
             self.stream.add(reply, keep=True)
         self.stream.finish()
+
+    async def end_unanswered(self) -> None:
+        """The client cancelled the request (``notifications/cancelled``): it gets no reply. A
+        stream ends after the notes it has; a plain answer is ``202 Accepted`` with no body."""
+        if self._writer is None:
+            await respond(self.send, 202, b"", self.extra)
+            return
+        await self.finish()
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def finish(self) -> EventStream:
         """Let the writer send the notes it has; the stream, for the result."""

@@ -51,9 +51,10 @@ if TYPE_CHECKING:
     from mcpfleet.security import Principal
     from mcpfleet.tracing import Tracing
 
-__all__ = ["Engine"]
+__all__ = ["CANCELLED_BY_CLIENT", "Engine"]
 
 _CLIENT_CAPABILITIES = META_PREFIX + "clientCapabilities"
+CANCELLED_BY_CLIENT = "cancelled by its client (notifications/cancelled)"  # the CancelledError's message
 
 log = logging.getLogger("mcpfleet.gateway")
 
@@ -186,7 +187,7 @@ class Engine:
         elif method == "notifications/cancelled":
             task = client.in_flight.get(params.get("requestId"))
             if task is not None:
-                task.cancel()
+                task.cancel(CANCELLED_BY_CLIENT)
 
     # ------------------------------------------------------------------ methods
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from mcpfleet.gateway.answering import Answer, LateCalls
 from mcpfleet.gateway.context import ClientState
-from mcpfleet.gateway.engine import Engine
+from mcpfleet.gateway.engine import CANCELLED_BY_CLIENT, Engine
 from mcpfleet.gateway.envelope import envelope_problem, header_problem
 from mcpfleet.gateway.jsonrpc import (
     HEADER_MISMATCH,
@@ -262,10 +262,13 @@ class MCPHttpApp:
         watching = self._late.add(asyncio.get_running_loop(), answer.watch)
         try:
             reply = await self.engine.handle(message, view, client, answer.emit if sse else None, passed)
-        except asyncio.CancelledError:
-            if not answer.abandoned:
-                raise
-            answer.settle_abandoned()  # the client went away: nobody to answer
+        except asyncio.CancelledError as exc:
+            if answer.abandoned:
+                answer.settle_abandoned()  # the client went away: nobody to answer
+                return
+            if exc.args[:1] != (CANCELLED_BY_CLIENT,) or answer.task.uncancel():
+                raise  # the gateway is stopping
+            await answer.end_unanswered()  # the client cancelled it: no reply, as the spec asks
             return
         finally:
             self._late.discard(watching)
