@@ -9,11 +9,9 @@ network namespace of our own).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from helpers import fleet
 from mcpfleet.config import OciPackage, ServerSpec
 from mcpfleet.manager import MCPManager
 from mcpfleet.sandbox.config import NetworkConfig, SandboxConfig
+from sandbox_helpers import Origin, two_origins
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -46,33 +45,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ["CONTAINERS_CONF"] = previous
 
 
-@dataclass
-class Origin:
-    """An HTTP server on loopback that answers with its name and keeps what it was sent."""
-
-    name: str
-    port: int = 0
-    requests: list[bytes] = field(default_factory=list)
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.requests.append(await reader.readuntil(b"\r\n\r\n"))
-        body = f"hello from {self.name}".encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        await writer.drain()
-        writer.close()
-
-
 @pytest.fixture
 async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
-    allowed, other = Origin("allowed"), Origin("other")
-    servers = []
-    for origin in (allowed, other):
-        server = await asyncio.start_server(origin.handle, "127.0.0.1", 0)
-        origin.port = server.sockets[0].getsockname()[1]
-        servers.append(server)
-    yield allowed, other
-    for server in servers:
-        server.close()
+    async with two_origins() as pair:
+        yield pair
 
 
 # The image holds the test venv at its own path; a checkout under /tmp would have it hidden by the

@@ -6,43 +6,18 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from mcpfleet.sandbox.egress import EgressPolicy, EgressProxy
-
-
-@dataclass
-class Origin:
-    """A tiny HTTP server that answers every request with its name and counts them."""
-
-    name: str
-    port: int = 0
-    requests: list[bytes] = field(default_factory=list)
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.requests.append(head)
-        body = f"hello from {self.name}".encode()
-        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-        writer.write(head + body)
-        await writer.drain()
-        writer.close()
+from sandbox_helpers import Origin, two_origins
 
 
 @pytest.fixture
 async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
-    allowed, denied = Origin("allowed"), Origin("denied")
-    servers = []
-    for origin in (allowed, denied):
-        server = await asyncio.start_server(origin.handle, "127.0.0.1", 0)
-        origin.port = server.sockets[0].getsockname()[1]
-        servers.append(server)
-    yield allowed, denied
-    for server in servers:
-        server.close()
+    async with two_origins() as pair:
+        yield pair
 
 
 @pytest.fixture
