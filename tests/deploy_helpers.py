@@ -26,8 +26,12 @@ import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 import mcpfleet
+from helpers import routing_headers
 
 # A sample fleet with every kind of package the renderers handle, and secrets of both kinds.
 LITERAL_SECRET = "sk-live-4f9c2b7d1e"  # written in clear in the fleet file
@@ -390,3 +394,25 @@ def build_gateway_image(folder: Path) -> str:
     if built.returncode != 0:
         raise RuntimeError(f"podman build -f Containerfile failed:\n{(built.stdout + built.stderr)[-3000:]}")
     return name
+
+
+STATELESS_HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}
+STATELESS_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+async def call_tool(url: str, tool: str, **arguments: Any) -> Any:
+    """One 2026-07-28 (stateless) tools/call to the gateway at ``url``'s /mcp: its result."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": STATELESS_META},
+    }
+    async with httpx.AsyncClient(timeout=60) as http:
+        headers = {**STATELESS_HEADERS, **routing_headers(body)}
+        response = await http.post(f"{url}/mcp", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]

@@ -247,3 +247,12 @@ def empty_registry() -> Iterator[dict[str, str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False

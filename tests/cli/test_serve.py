@@ -23,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database_helpers import previous_release_sqlite
-from helpers import fleet, free_port, own_server, wait_port
+from helpers import alive, fleet, free_port, own_server, wait_port
 from mcpfleet.config import GatewayConfig, HealthConfig, RestartPolicy, dump_config
 from mcpfleet.migrations import VERSION_TABLE
 
@@ -175,14 +175,6 @@ def _worker_pids(stdout: Path) -> list[int]:
     return []
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 async def test_up_with_two_workers_serves_one_port_from_both(tmp_path: Path) -> None:
     """gateway.workers: 2: both processes accept on the one port, a session opened on one goes on
     on the other, /metrics sums both, the audit chains verify, a killed worker comes back, and
@@ -258,7 +250,7 @@ async def test_up_with_two_workers_serves_one_port_from_both(tmp_path: Path) -> 
         stdout.close()
         log.close()
     assert up.returncode == 0, (tmp_path / "up.log").read_text()
-    assert await eventually(lambda: _true(not any(_alive(p) for p in everything)), within=10)
+    assert await eventually(lambda: _true(not any(alive(p) for p in everything)), within=10)
     verify = [sys.executable, "-m", "mcpfleet", "-c", str(tmp_path / "mcpfleet.yaml"), "audit", "verify"]
     done = await asyncio.to_thread(subprocess.run, verify, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("OK: "), done.stdout + done.stderr

@@ -14,7 +14,7 @@ import sys
 import httpx
 import pytest
 
-from helpers import own_server
+from helpers import alive, own_server
 from mcpfleet.autoscale.config import AutoscaleConfig
 from mcpfleet.config import FleetConfig, GatewayConfig
 from mcpfleet.exceptions import FleetError
@@ -147,14 +147,6 @@ async def test_actions_that_change_one_workers_instances_are_refused() -> None:
 STAND_IN = f"import os, sys, time\nos.write(1, {READY_LINE!r})\ntime.sleep(60)\n"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 async def test_the_pool_starts_restarts_and_stops_its_workers() -> None:
     pool = WorkerPool([sys.executable, "-c", STAND_IN], dict(os.environ), 3)
     await pool.start()
@@ -170,7 +162,7 @@ async def test_the_pool_starts_restarts_and_stops_its_workers() -> None:
         every = pool.pids
     finally:
         await pool.stop()
-    assert not any(_alive(pid) for pid in every)
+    assert not any(alive(pid) for pid in every)
 
 
 async def test_a_worker_that_cannot_start_fails_the_start() -> None:

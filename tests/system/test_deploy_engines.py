@@ -25,19 +25,13 @@ import httpx
 import pytest
 import yaml
 
-from deploy_helpers import SERVERS, build_image, podman_missing, write_containers_conf
-from helpers import routing_headers
+from deploy_helpers import SERVERS, build_image, call_tool, podman_missing, write_containers_conf
 from mcpfleet.config import CommandPackage, FleetConfig, ServerSpec
 from mcpfleet.deploy.compose import compose_down, find_engine, render_compose
 from mcpfleet.deploy.kubernetes import render_manifests
 from mcpfleet.manager import MCPManager
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # the first run builds the image
-HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}
-META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 
 
 @pytest.fixture(scope="module")
@@ -91,19 +85,6 @@ def small_fleet(**extra: Any) -> FleetConfig:
     )
 
 
-async def call(url: str, tool: str, **arguments: Any) -> Any:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": META},
-    }
-    async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.post(f"{url}/mcp", json=body, headers={**HEADERS, **routing_headers(body)})
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
-
-
 async def test_compose_up_serves_tools_through_the_gateway(image: str, tmp_path: Path) -> None:
     first = free_ports(3)
     project = f"mcpfleet-test-{uuid.uuid4().hex[:8]}"
@@ -117,9 +98,9 @@ async def test_compose_up_serves_tools_through_the_gateway(image: str, tmp_path:
     try:
         url = await MCPManager(FleetConfig()).deploy_with_docker(files.compose_file, files.env_file)
         assert url == f"http://127.0.0.1:{first}"
-        echoed = await call(url, "toy__echo", text="through two containers")
+        echoed = await call_tool(url, "toy__echo", text="through two containers")
         assert echoed["content"][0]["text"] == "through two containers"
-        looked = await call(url, "work__lookup", key="k")
+        looked = await call_tool(url, "work__lookup", key="k")
         assert looked["content"][0]["text"].startswith("k@")
         async with httpx.AsyncClient(timeout=10) as http:
             ready = (await http.get(f"{url}/readyz")).json()
@@ -162,7 +143,7 @@ async def test_kube_play_runs_the_deployments(image: str, tmp_path: Path) -> Non
                 if (await http.get(f"{urls[0]}/readyz")).status_code == 200:
                     break
                 await asyncio.sleep(1)
-        echoed = await call(urls[0], "toy__echo", text="kube")
+        echoed = await call_tool(urls[0], "toy__echo", text="kube")
         assert echoed["content"][0]["text"] == "kube"
     finally:
         podman("kube", "down", str(kube))

@@ -17,7 +17,6 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,18 +24,14 @@ import pytest
 from deploy_helpers import (
     SERVERS,
     build_gateway_image,
+    call_tool,
     podman_missing,
     standins_missing,
     write_containers_conf,
 )
-from helpers import free_port, routing_headers
+from helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}
-META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 # A stdlib-only server of ours (a `command` server run by the image's Python), and a PyPI server
 # the gateway installs at start with the uv inside the image.
 FLEET = """
@@ -74,19 +69,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
-
-
-async def call(url: str, tool: str, **arguments: Any) -> Any:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": META},
-    }
-    async with httpx.AsyncClient(timeout=60) as http:
-        response = await http.post(f"{url}/mcp", json=body, headers={**HEADERS, **routing_headers(body)})
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
 
 
 async def wait_ready(url: str, container: str, within: float) -> None:
@@ -142,9 +124,9 @@ async def test_run_call_a_tool_and_stop_cleanly(image: str, tmp_path: Path) -> N
     try:
         assert run.returncode == 0, run.stderr
         await wait_ready(url, name, within=240)  # installs mcp-server-time from PyPI first
-        echoed = await call(url, "toy__echo", text="from inside the image")
+        echoed = await call_tool(url, "toy__echo", text="from inside the image")
         assert echoed["content"][0]["text"] == "from inside the image"
-        now = await call(url, "time__get_current_time", timezone="UTC")
+        now = await call_tool(url, "time__get_current_time", timezone="UTC")
         assert now.get("isError") is not True, now
         assert json.loads(now["content"][0]["text"])["timezone"] == "UTC"
         health = podman("healthcheck", "run", name)  # the image's HEALTHCHECK, run now
