@@ -348,11 +348,15 @@ class LoadBalancer:
         if not group:
             return None
         targets = list(group.values())
+        target = targets[self._turn(server) % len(targets)]
+        return target if target.available() else None
+
+    def _turn(self, server: str) -> int:
+        """The server's next round-robin number."""
         counter = self._counters.get(server)
         if counter is None:
             counter = self._counters[server] = itertools.count()
-        target = targets[next(counter) % len(targets)]
-        return target if target.available() else None
+        return next(counter)
 
     def _candidates(self, groups: Iterable[str], excluded: set[str]) -> list[Target]:
         return [
@@ -405,8 +409,7 @@ class LoadBalancer:
             return self._random.choice(candidates)
         if strategy is Strategy.WEIGHTED:
             return self._random.choices(candidates, weights=[t.weight for t in candidates])[0]
-        counter = self._counters.setdefault(server, itertools.count())
-        return candidates[next(counter) % len(candidates)]
+        return candidates[self._turn(server) % len(candidates)]
 
     # ------------------------------------------------------------------ health
 

@@ -36,5 +36,4 @@ class PerCallerConfig(FrozenConfigModel):
 
 def uses_caller_secrets(env: Iterable[str], args: Iterable[str]) -> list[str]:
     """The ``${user:NAME}`` secrets a stdio server's env values and args refer to."""
-    marked = [value for value in (*env, *args) if "${user:" in value]  # asked on every call: mostly none
-    return sorted({name for value in marked for name in user_references(value)}) if marked else []
+    return sorted({name for value in (*env, *args) for name in user_references(value)})

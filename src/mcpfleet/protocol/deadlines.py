@@ -68,9 +68,6 @@ class Deadlines:
             self._timer = loop.call_at(entry.due, self._fire, loop)
         return entry
 
-    def discard(self, key: Any) -> None:
-        self._entries.pop(key, None)
-
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer, self._at = None, math.inf
         now = loop.time()
