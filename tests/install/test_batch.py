@@ -42,8 +42,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[FleetHome, Inst
 async def handshake(home: FleetHome, server: str, spec: ServerSpec, lock: InstallLock) -> str:
     launch = installer_for(spec.package).launch(server, spec, home, lock.get(server))
     process = await spawn(launch.command, env={**launch.env, "PATH": "/usr/bin:/bin"}, cwd=home.root)
-    assert process.stdout is not None and process.stdin is not None
-    session = ClientSession(StdioTransport(process.stdout, process.stdin, server=server), server=server)
+    assert process.stdin is not None
+    session = ClientSession(StdioTransport(process.lines, process.stdin, server=server), server=server)
     try:
         await session.open(60)
         return ",".join(t["name"] for t in await session.list_tools())

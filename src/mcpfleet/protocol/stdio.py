@@ -9,18 +9,22 @@ from typing import Any
 
 from mcpfleet.exceptions import ConnectionClosedError, ServerUnavailableError
 from mcpfleet.jsonio import dumps, loads
+from mcpfleet.protocol.stdout import LINE_LIMIT, LineTooLong, StdoutPipe
 from mcpfleet.protocol.transport import Deliver, Lost, Transport
 
-__all__ = ["StdioTransport"]
+__all__ = ["LINE_LIMIT", "StdioTransport"]
 
 log = logging.getLogger("mcpfleet.protocol")
-LINE_LIMIT = 64 * 1024 * 1024  # one message may carry a large image or file
 WRITE_BUFFER_LIMIT = 1024 * 1024  # bytes queued for a server's stdin before send() waits for it to read
+_CHUNK = 256 * 1024  # what a StreamReader's pump takes at a time
 
 
 class StdioTransport(Transport):
     """Newline-delimited JSON on a process's pipes.
 
+    ``stdout`` is a :class:`~mcpfleet.protocol.stdout.StdoutPipe` (what
+    :func:`mcpfleet.runtime.process.spawn` gives: lines are read in the pipe's own callback) or
+    an :class:`asyncio.StreamReader` (a task pumps it into one).
     Lines that are not JSON (a server printing a banner on stdout) are skipped and remembered:
     if the handshake then fails, the error shows what the server wrote instead of MCP.
     ``extra_trouble`` adds more context to errors (the instance passes its stderr tail).
@@ -30,56 +34,64 @@ class StdioTransport(Transport):
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
+        stdout: StdoutPipe | asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
         server: str,
         extra_trouble: Callable[[], str] | None = None,
     ) -> None:
-        self.reader = reader
+        self.stdout = stdout if isinstance(stdout, StdoutPipe) else StdoutPipe()
+        self._source = stdout if isinstance(stdout, asyncio.StreamReader) else None
         self.writer = writer
         self.server = server
         self.extra_trouble = extra_trouble
         self.garbage_lines = 0
         self.first_garbage: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._deliver: Deliver | None = None
+        self._lost: Lost | None = None
         self._out: list[bytes] = []  # lines sent this loop turn, written together by _flush
 
     def start(self, deliver: Deliver, lost: Lost) -> None:
-        self._task = asyncio.create_task(self._read(deliver, lost), name=f"mcpfleet-stdio-{self.server}")
+        self._deliver, self._lost = deliver, lost
+        if self._source is not None:
+            self._task = asyncio.create_task(self._pump(self._source), name=f"mcpfleet-stdio-{self.server}")
+        self.stdout.attach(self._line, self._ended)
 
-    async def _read(self, deliver: Deliver, lost: Lost) -> None:
-        reason: BaseException | None = None
+    async def _pump(self, source: asyncio.StreamReader) -> None:
         try:
-            while True:
-                line = await self.reader.readline()
-                if not line:
-                    break
-                if line.isspace():
-                    continue
-                try:
-                    message = loads(line)
-                except ValueError:
-                    self._garbage(line)
-                    continue
-                if isinstance(message, dict):
-                    deliver(message)
-                elif isinstance(message, list):  # a JSON-RPC batch (2025-03-26)
-                    for item in message:
-                        if isinstance(item, dict):
-                            deliver(item)
-                else:
-                    self._garbage(line)
-        except (ValueError, asyncio.LimitOverrunError) as exc:
-            reason = ConnectionClosedError(
-                self.server, f"it wrote a line longer than {LINE_LIMIT} bytes ({exc})"
-            )
+            while data := await source.read(_CHUNK):
+                self.stdout.data_received(data)
         except (ConnectionError, OSError) as exc:
-            reason = exc
-        except asyncio.CancelledError:
-            lost(ConnectionClosedError(self.server, "the connection was closed"))
-            raise
-        lost(reason)
+            self.stdout.end(exc)
+        else:
+            self.stdout.end()
+
+    def _line(self, line: bytes) -> None:
+        if line.isspace():
+            return
+        try:
+            message = loads(line)
+        except ValueError:
+            self._garbage(line)
+            return
+        deliver = self._deliver
+        assert deliver is not None
+        if isinstance(message, dict):
+            deliver(message)
+        elif isinstance(message, list):  # a JSON-RPC batch (2025-03-26)
+            for item in message:
+                if isinstance(item, dict):
+                    deliver(item)
+        else:
+            self._garbage(line)
+
+    def _ended(self, reason: BaseException | None) -> None:
+        if isinstance(reason, LineTooLong):
+            reason = ConnectionClosedError(self.server, str(reason))
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            lost(reason)
 
     def _garbage(self, line: bytes) -> None:
         self.garbage_lines += 1
@@ -95,7 +107,7 @@ class StdioTransport(Transport):
         A request the server never got because its stdin is gone fails here (nothing was sent);
         one lost after this returns fails when the process's exit closes the session.
         """
-        if self.writer.is_closing() or self.reader.at_eof():
+        if self.writer.is_closing() or self.stdout.ended:
             raise ServerUnavailableError(
                 self.server,
                 "its stdin is closed, so nothing was sent; the process has ended" + self.describe_trouble(),
@@ -136,6 +148,7 @@ class StdioTransport(Transport):
         self._flush()
         if not self.writer.is_closing():
             self.writer.close()
+        self.stdout.end(ConnectionClosedError(self.server, "the connection was closed"))
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

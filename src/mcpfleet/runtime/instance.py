@@ -194,13 +194,13 @@ class Instance:
                 f"cannot run {self.launch.command[0]!r} ({exc.strerror or exc}); "
                 f"reinstall it with `mcpfleet install {self.server} --force`",
             ) from None
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        assert process.stdin is not None and process.stderr is not None
         self.stderr = StderrLog(
             self.home.log_dir(self.server) / f"{self.id}.log", secrets=self.secret_values()
         )
         self.stderr.start(process.stderr)
         transport = StdioTransport(
-            process.stdout, process.stdin, server=self.server, extra_trouble=self._stderr_trouble
+            process.lines, process.stdin, server=self.server, extra_trouble=self._stderr_trouble
         )
         self.session = ClientSession(
             transport,

@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from mcpfleet.protocol.stdio import LINE_LIMIT
+from mcpfleet.protocol.stdout import LINE_LIMIT, StdoutPipe
 from mcpfleet.runtime.reaper import current_reaper, guarded_command, kill_session
 
 __all__ = [
     "BASE_ENV_KEYS",
+    "Child",
     "StderrLog",
     "child_env",
     "kill_group",
@@ -52,17 +53,53 @@ def child_env(*layers: Mapping[str, str], base: Mapping[str, str] | None = None)
     return env
 
 
-async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> asyncio.subprocess.Process:
+class Child(asyncio.subprocess.Process):
+    """A stdio server's process: ``stdin`` and ``stderr`` as asyncio gives them, and its stdout
+    as ``lines`` (:class:`~mcpfleet.protocol.stdout.StdoutPipe`), read in the pipe's own callback;
+    ``stdout`` is None."""
+
+    lines: StdoutPipe
+
+
+class _StdioProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """asyncio's protocol for a child's pipes, with stdout taken over by a StdoutPipe as soon as
+    the pipes are connected. What the pipe read before that (the subprocess transport queues it
+    until then) reaches the StdoutPipe first, in order."""
+
+    lines: StdoutPipe | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        pipe = transport.get_pipe_transport(1)
+        if isinstance(pipe, asyncio.ReadTransport):
+            self.lines = StdoutPipe(pipe)
+            self.stdout = None  # nothing reaches the StreamReader asyncio made
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if fd == 1 and self.lines is not None:
+            self.lines.data_received(data if isinstance(data, bytes) else data.encode())
+        else:
+            super().pipe_data_received(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1 and self.lines is not None:
+            self.lines.end(exc)  # closed before the takeover; a no-op after it (the pipe said so)
+        super().pipe_connection_lost(fd, exc)
+
+
+async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Child:
     """Start ``argv`` with pipes for stdio, leading its own process group."""
-    return await start_process(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        limit=LINE_LIMIT,
-    )
+    pipe = asyncio.subprocess.PIPE
+    loop = asyncio.get_running_loop()
+    transport, protocol = await _exec(
+        argv, env=env, cwd=cwd, stdin=pipe, stdout=pipe, stderr=pipe,
+        protocol=lambda: _StdioProtocol(limit=LINE_LIMIT, loop=loop),
+    )  # fmt: skip
+    child = Child(transport, protocol, loop)
+    assert protocol.lines is not None
+    child.lines = protocol.lines
+    return child
 
 
 async def start_process(
@@ -78,9 +115,33 @@ async def start_process(
     """Start ``argv`` (``env`` None: ours) leading its own session, so that it never outlives us:
     it gets a parent-death signal, and the reaper's watchdog kills its session if we die.
     Stop it with :func:`terminate`. A missing command raises :class:`FileNotFoundError`."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await _exec(
+        argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
+        protocol=lambda: asyncio.subprocess.SubprocessStreamProtocol(limit=limit, loop=loop),
+    )  # fmt: skip
+    return asyncio.subprocess.Process(transport, protocol, loop)
+
+
+P = TypeVar("P", bound=asyncio.subprocess.SubprocessStreamProtocol)
+
+
+async def _exec(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    protocol: Callable[[], P],
+) -> tuple[asyncio.SubprocessTransport, P]:
+    """What ``asyncio.create_subprocess_exec`` does, with the protocol given, for a child that
+    leads its own session and is watched by the reaper."""
     reaper = current_reaper()
     full_env = {**(os.environ if env is None else env), **reaper.child_env()}
-    process = await asyncio.create_subprocess_exec(
+    transport, made = await asyncio.get_running_loop().subprocess_exec(
+        protocol,
         *guarded_command(argv, env=full_env, cwd=cwd),
         stdin=stdin,
         stdout=stdout,
@@ -88,10 +149,9 @@ async def start_process(
         env=full_env,
         cwd=None if cwd is None else str(cwd),
         start_new_session=True,
-        limit=limit,
     )
-    reaper.watch(process.pid)
-    return process
+    reaper.watch(transport.get_pid())
+    return transport, made
 
 
 def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> bool:
