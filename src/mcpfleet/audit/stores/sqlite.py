@@ -29,7 +29,7 @@ from mcpfleet.exceptions import AuditError
 
 __all__ = ["ROWS_PER_STATEMENT", "SqliteAuditStore", "sqlite_time"]
 
-ROWS_PER_STATEMENT = 500  # 16 columns each: 8,000 variables, within SQLite's 32,766
+ROWS_PER_STATEMENT = 25  # 16 columns each: 400 variables (SQLite allows 32,766)
 _INCREMENTAL = 2  # PRAGMA auto_vacuum
 _PAGES_PER_STEP = 2048
 
@@ -54,27 +54,32 @@ class SqliteAuditStore(SqlAuditStore):
         self._statements: dict[int, str] = {}
 
     def write(self, records: Sequence[AuditRecord]) -> None:
-        """Multi-row ``INSERT OR IGNORE`` statements, ``ROWS_PER_STATEMENT`` rows each: SQLite
-        runs each in one step, so the writer thread gives the GIL (which the gateway's event
-        loop needs) back and forth once per statement, not once per row."""
+        """Multi-row ``INSERT OR IGNORE`` statements, ``ROWS_PER_STATEMENT`` rows each, the rows
+        of each built just before it runs.
+
+        This runs on the audit writer's thread, beside the gateway's event loop, and the loop
+        waits for the GIL whenever it wakes while this holds it: through building a statement's
+        rows and binding them (SQLite gives the GIL back only while it steps). Measured with a
+        thread standing in for the loop (waking every 0.2 ms, 20,000 records, 0.5 ms switch
+        interval): 500 rows per statement kept it waiting 2.7-3.6 ms at p99 (the gateway's p99 at
+        one connection was 3 ms with the audit on, 1 ms with it off); 100 rows 1.3 ms; 25 rows
+        0.45-0.5 ms, the switch interval, in the same total time."""
         if not records:
             return
         try:
             self._ensure_table()
             to_text = sqlite_time
-            values: list[Any] = []
-            for r in records:
-                values += (
-                    r.id, r.chain, r.seq, to_text(r.time), r.server, r.tool, r.user, r.role, r.client,
-                    r.request_id, r.outcome, r.error, r.latency_ms,
-                    None if r.params is None else canonical(r.params), r.prev_hash, r.hash,
-                )  # fmt: skip
-            width = len(self.table.columns)
             with self.database.engine.begin() as conn:
                 for start in range(0, len(records), ROWS_PER_STATEMENT):
-                    rows = min(ROWS_PER_STATEMENT, len(records) - start)
-                    chunk = tuple(values[start * width : (start + rows) * width])
-                    conn.exec_driver_sql(self._statement(rows), chunk)
+                    chunk = records[start : start + ROWS_PER_STATEMENT]
+                    values: list[Any] = []
+                    for r in chunk:
+                        values += (
+                            r.id, r.chain, r.seq, to_text(r.time), r.server, r.tool, r.user, r.role,
+                            r.client, r.request_id, r.outcome, r.error, r.latency_ms,
+                            None if r.params is None else canonical(r.params), r.prev_hash, r.hash,
+                        )  # fmt: skip
+                    conn.exec_driver_sql(self._statement(len(chunk)), tuple(values))
         except SQLAlchemyError as exc:
             raise self._failed("write audit records to", exc) from exc
 
