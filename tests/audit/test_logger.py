@@ -233,6 +233,9 @@ def test_submit_checks_its_input_at_once(tmp_path: Path) -> None:
             audit.submit(server=7)  # type: ignore[arg-type]
         with pytest.raises(AuditError, match="latency_ms must be a number"):
             audit.submit(latency_ms="fast")  # type: ignore[arg-type]
+        for odd in (float("nan"), float("inf")):  # no canonical JSON for it: refused here, not lost later
+            with pytest.raises(AuditError, match="latency_ms must be a number of milliseconds \\(finite\\)"):
+                audit.record(latency_ms=odd)
         audit.submit(server="fs", params={"x": 1}, request_id="r-9")
         (record,) = audit.query(limit=None)
     assert record.params is None and record.request_id == "r-9" and record.server == "fs"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import threading
 import time
 from collections import deque
@@ -214,8 +215,10 @@ class AuditLogger:
     ) -> Noted:
         if not isinstance(outcome, str) or not outcome:
             raise AuditError(f"audit outcome must be a non-empty string such as 'success', not {outcome!r}")
-        if latency_ms is not None and not isinstance(latency_ms, int | float):
-            raise AuditError(f"audit latency_ms must be a number of milliseconds, not {latency_ms!r}")
+        if latency_ms is not None and not (isinstance(latency_ms, int | float) and math.isfinite(latency_ms)):
+            raise AuditError(
+                f"audit latency_ms must be a number of milliseconds (finite), not {latency_ms!r}"
+            )
         if request_id is None:
             request_id = current_request_id.get()
         for name, value in (

@@ -15,7 +15,6 @@ of the work.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,45 +59,34 @@ class Sealer:
         """The next record of the chain, made of ``noted``, handed to ``put`` (which may refuse
         by raising: the chain then stays where it was)."""
         moment, server, tool, params, outcome, error, latency, user, role, client, request_id = noted
-        fields: dict[str, Any] = {
-            "id": f"{self._id_prefix}{next(self._ids):016x}",  # 64 random bits per logger + a counter
-            "time": datetime.fromtimestamp(moment, UTC),
-            "server": _text(server),
-            "tool": _text(tool),
-            "params": None if params is None else self.masker.mask(params),
-            "outcome": clean_text(outcome)[:32],
-            "error": None if error is None else self.masker.mask_text(str(error))[:2000],
-            "latency_ms": None if latency is None else round(float(latency), 3),
-            "user": _text(user),
-            "role": _text(role),
-            "client": _text(client),
-            "request_id": _text(request_id),
-        }
-        content = self.content(fields)
+        record_id = f"{self._id_prefix}{next(self._ids):016x}"  # 64 random bits per logger + a counter
+        when = datetime.fromtimestamp(moment, UTC)
+        server, tool, user, role = _text(server), _text(tool), _text(user), _text(role)
+        client, request_id = _text(client), _text(request_id)
+        outcome = clean_text(outcome)[:32]
+        if params is not None:
+            params = self.masker.mask(params)
+        if error is not None:
+            error = self.masker.mask_text(str(error))[:2000]
+        if latency is not None:
+            latency = round(float(latency), 3)  # finite: AuditLogger checks it
+        args = "null" if params is None else canonical(params)
+        took = "null" if latency is None else float.__repr__(latency)  # json's own float text
+        content = (
+            f'{{"client":{_json(client)},"error":{_json(error)},'
+            f'"id":"{record_id}","latency_ms":{took},'
+            f'"outcome":{_quote(outcome)},"params":{args},'
+            f'"request_id":{_json(request_id)},"role":{_json(role)},'
+            f'"server":{_json(server)},"time":"{when.isoformat(timespec="microseconds")}",'
+            f'"tool":{_json(tool)},"user":{_json(user)}}}'
+        )  # canonical() of the content fields (what AuditRecord.content() computes), for a third of the work
         digest = link(self.prev_hash, self.chain, self.seq, content)
-        record = AuditRecord(chain=self.chain, seq=self.seq, prev_hash=self.prev_hash, hash=digest, **fields)
+        record = AuditRecord(
+            record_id, when, self.chain, self.seq, self.prev_hash, digest,
+            server, tool, params, outcome, error, latency, user, role, client, request_id,
+        )  # fmt: skip
         if put is not None:
             put(record)
         self.seq += 1
         self.prev_hash = digest
         return record
-
-    @staticmethod
-    def content(fields: dict[str, Any]) -> str:
-        """``canonical`` of the content fields (``time`` as ISO 8601 with microseconds)."""
-        latency = fields["latency_ms"]
-        if latency is not None and not math.isfinite(latency):
-            # canonical() refuses it, as it always did
-            return canonical({**fields, "time": fields["time"].isoformat(timespec="microseconds")})
-        params = fields["params"]
-        took = "null" if latency is None else float.__repr__(latency)  # json's own float text
-        args = "null" if params is None else canonical(params)
-        moment = fields["time"].isoformat(timespec="microseconds")
-        return (
-            f'{{"client":{_json(fields["client"])},"error":{_json(fields["error"])},'
-            f'"id":{_quote(fields["id"])},"latency_ms":{took},'
-            f'"outcome":{_quote(fields["outcome"])},"params":{args},'
-            f'"request_id":{_json(fields["request_id"])},"role":{_json(fields["role"])},'
-            f'"server":{_json(fields["server"])},"time":"{moment}",'
-            f'"tool":{_json(fields["tool"])},"user":{_json(fields["user"])}}}'
-        )
