@@ -93,9 +93,8 @@ async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Ch
     pipe = asyncio.subprocess.PIPE
     loop = asyncio.get_running_loop()
     transport, protocol = await _exec(
-        argv, env=env, cwd=cwd, stdin=pipe, stdout=pipe, stderr=pipe,
-        protocol=lambda: _StdioProtocol(limit=LINE_LIMIT, loop=loop),
-    )  # fmt: skip
+        argv, env, cwd, (pipe, pipe, pipe), lambda: _StdioProtocol(limit=LINE_LIMIT, loop=loop)
+    )
     child = Child(transport, protocol, loop)
     assert protocol.lines is not None
     child.lines = protocol.lines
@@ -117,8 +116,8 @@ async def start_process(
     Stop it with :func:`terminate`. A missing command raises :class:`FileNotFoundError`."""
     loop = asyncio.get_running_loop()
     transport, protocol = await _exec(
-        argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
-        protocol=lambda: asyncio.subprocess.SubprocessStreamProtocol(limit=limit, loop=loop),
+        argv, env, cwd, (stdin, stdout, stderr),
+        lambda: asyncio.subprocess.SubprocessStreamProtocol(limit=limit, loop=loop),
     )  # fmt: skip
     return asyncio.subprocess.Process(transport, protocol, loop)
 
@@ -128,24 +127,21 @@ P = TypeVar("P", bound=asyncio.subprocess.SubprocessStreamProtocol)
 
 async def _exec(
     argv: Sequence[str],
-    *,
     env: Mapping[str, str] | None,
     cwd: Path | None,
-    stdin: Stdio,
-    stdout: Stdio,
-    stderr: Stdio,
+    stdio: tuple[Stdio, Stdio, Stdio],
     protocol: Callable[[], P],
 ) -> tuple[asyncio.SubprocessTransport, P]:
     """What ``asyncio.create_subprocess_exec`` does, with the protocol given, for a child that
-    leads its own session and is watched by the reaper."""
+    leads its own session and is watched by the reaper (``stdio``: stdin, stdout, stderr)."""
     reaper = current_reaper()
     full_env = {**(os.environ if env is None else env), **reaper.child_env()}
     transport, made = await asyncio.get_running_loop().subprocess_exec(
         protocol,
         *guarded_command(argv, env=full_env, cwd=cwd),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
+        stdin=stdio[0],
+        stdout=stdio[1],
+        stderr=stdio[2],
         env=full_env,
         cwd=None if cwd is None else str(cwd),
         start_new_session=True,
