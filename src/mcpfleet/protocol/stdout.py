@@ -99,17 +99,10 @@ class StdoutPipe(asyncio.Protocol):
             end = data.find(b"\n", start)
             if end < 0 or on_line is None:  # no whole line left, or the reader was told the end
                 break
-            line = data if start == 0 and end == size - 1 else data[start : end + 1]
+            _give(on_line, data if start == 0 and end == size - 1 else data[start : end + 1])
             start = end + 1
-            try:
-                on_line(line)
-            except Exception:  # a reader's bug must not lose the lines after this one
-                log.exception("handling a line from a server's stdout failed")
         if start < size and self._on_line is not None:
             self._buffer += data[start:]
-
-    def eof_received(self) -> bool | None:
-        return None  # the pipe closes; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._replaced is not None:
@@ -136,9 +129,13 @@ class StdoutPipe(asyncio.Protocol):
         rest = bytes(self._buffer)
         self._buffer.clear()
         if rest and on_line is not None and self._reason is None:
-            try:
-                on_line(rest)
-            except Exception:
-                log.exception("handling a line from a server's stdout failed")
+            _give(on_line, rest)
         if on_end is not None:
             on_end(self._reason)
+
+
+def _give(on_line: OnLine, line: bytes) -> None:
+    try:
+        on_line(line)
+    except Exception:  # a reader's bug must not lose the lines after this one
+        log.exception("handling a line from a server's stdout failed")
