@@ -34,12 +34,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mcpfleet.audit.chain import VerifyResult, new_chain_id
 from mcpfleet.audit.checkpoint import CheckpointKey
 from mcpfleet.audit.masking import Masker
 from mcpfleet.audit.operation import audited
+from mcpfleet.audit.process import AuditChild, store_spec
 from mcpfleet.audit.records import AuditQuery, AuditRecord
 from mcpfleet.audit.retention import PruneResult, RetentionPolicy, prune
 from mcpfleet.audit.sealing import Noted, Sealer
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["AuditLogger"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+HANDOFF_DELAY = 0.005  # seconds the notes of a loop's turns gather before the audit process gets them
 
 
 class AuditLogger:
@@ -82,6 +85,8 @@ class AuditLogger:
         queue_size: int = 10_000,
         batch_size: int = 500,
         flush_interval: float = 0.2,
+        writer: Literal["thread", "process"] = "thread",
+        chain: str | None = None,
     ) -> None:
         if (log_file is None) == (store is None):
             raise AuditError(
@@ -93,6 +98,8 @@ class AuditLogger:
                 raise AuditError(f"{name} must be a whole number of records, at least 1, not {value!r}")
         if not flush_interval > 0:
             raise AuditError(f"flush_interval must be a positive number of seconds, not {flush_interval!r}")
+        if writer not in ("thread", "process"):
+            raise AuditError(f"writer must be 'thread' or 'process', not {writer!r}")
         if store is None:
             store = JsonlAuditStore(log_file or "")
         self.store = store
@@ -103,9 +110,6 @@ class AuditLogger:
             )
         self.include_params = include_params
         self.masker = Masker(mask_keys, mask_patterns, enabled=mask_sensitive)
-        self.chain = new_chain_id()
-        self.store.begin_chain(self.chain)
-        self._sealer = Sealer(self.chain, self.masker)
         self._seal = threading.Lock()
         self._pending: deque[Noted] = deque()  # submitted, not sealed yet (appended without a lock)
         self._pending_limit = queue_size
@@ -114,10 +118,29 @@ class AuditLogger:
         self._counts = threading.Lock()
         self._pruned = 0
         self._store_bytes: int | None = None  # measured by measure_store() and prune()
+        self._child: AuditChild | None = None
+        if writer == "process":
+            options = {
+                "include_params": include_params, "mask_sensitive": mask_sensitive,
+                "mask_keys": list(mask_keys), "mask_patterns": list(mask_patterns),
+                "queue_size": queue_size, "batch_size": batch_size, "flush_interval": flush_interval,
+            }  # fmt: skip
+            spec = {"store": store_spec(self.store), "spill": str(spill), "options": options}
+            self._child = AuditChild(spec, spill, self.masker)
+            return
+        self._chain = chain or new_chain_id()
+        self.store.begin_chain(self._chain)
+        self._sealer = Sealer(self._chain, self.masker)
         self._writer = AuditWriter(
             self.store, SpillFile(spill), queue_size=queue_size, batch_size=batch_size,
             flush_interval=flush_interval, before_batch=self._drain, backlog=self._pending.__len__,
         )  # fmt: skip
+
+    @property
+    def chain(self) -> str:
+        """The hash chain this logger writes (with ``writer="process"``: the audit process's,
+        which is new each time that process starts)."""
+        return self._chain if self._child is None else self._child.wait_started()
 
     @classmethod
     def from_config(cls, config: FleetConfig) -> AuditLogger:
@@ -133,6 +156,7 @@ class AuditLogger:
             queue_size=audit.queue_size,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval,
+            writer=audit.writer,
         )
 
     def record(
@@ -156,9 +180,27 @@ class AuditLogger:
         defaults to the one of the request being served (:data:`mcpfleet.logs.request_id`).
         """
         noted = self._note(server, tool, params, outcome, error, latency_ms, user, role, client, request_id)
+        if self._closed:
+            raise AuditError("the audit logger is closed; create a new AuditLogger to record more")
+        if self._child is not None:
+            with self._seal:
+                self._seal_pending()
+            record: AuditRecord = self._child.call("record", noted, 10.0)
+            return record
+        return self.record_noted(noted)
+
+    def record_noted(self, noted: Noted) -> AuditRecord:
+        """Seal ``noted`` now, after what was submitted before it (:meth:`record` once checked)."""
         with self._seal:  # what was submitted before it goes first: the chain keeps the order of calls
             self._seal_pending()
             return self._sealer.seal(noted, self._writer.put)
+
+    def take(self, notes: list[Noted]) -> None:
+        """Checked notes (from the gateway, for the audit process): sealed and written as submitted ones."""
+        self._pending.extend(notes)
+        if len(self._pending) >= self._pending_limit:
+            with self._seal:
+                self._seal_pending()
 
     def submit(
         self,
@@ -189,9 +231,16 @@ class AuditLogger:
                 self._seal_pending()
         elif not self._sealing_soon:
             try:  # on an event loop: what this turn submits is sealed at its end, on this thread
-                asyncio.get_running_loop().call_soon(self._seal_turn)
-            except RuntimeError:
-                return  # no loop: the writer thread seals it
+                loop = asyncio.get_running_loop()
+                if self._child is None:
+                    loop.call_soon(self._seal_turn)
+                else:  # one frame (and one wake-up of the audit process) for a few turns' notes
+                    loop.call_later(HANDOFF_DELAY, self._seal_turn)
+            except RuntimeError:  # no loop: the writer thread seals it, or the audit process has it now
+                if self._child is not None:
+                    with self._seal:
+                        self._seal_pending()
+                return
             self._sealing_soon = True
 
     def _seal_turn(self) -> None:
@@ -232,7 +281,14 @@ class AuditLogger:
         return (time.time(), server, tool, params, outcome, error, latency_ms, user, role, client, request_id)
 
     def _seal_pending(self) -> None:
-        """Seal what was submitted, in order (the caller holds ``_seal``)."""
+        """Seal what was submitted, in order (the caller holds ``_seal``); with an audit process,
+        hand it over instead."""
+        if self._child is not None:
+            if self._pending:
+                notes = list(self._pending)
+                self._pending.clear()
+                self._child.send(notes)
+            return
         pending, seal, put = self._pending, self._sealer.seal, self._writer.put
         while pending:
             seal(pending.popleft(), put)
@@ -267,7 +323,7 @@ class AuditLogger:
         Records still queued are flushed first (waiting at most 5 s).
         """
         wanted = AuditQuery(server, user, tool, outcome, start_time, end_time, limit)
-        if self._pending or self._writer.queue_depth or self._writer.stats().spilling:
+        if self._pending or self.queue_depth or self.stats.spilling:
             self.flush(timeout=5.0)
         return self.store.query(wanted)
 
@@ -308,6 +364,8 @@ class AuditLogger:
         """Wait until everything recorded so far is in the store; False if ``timeout`` ran out
         (the store is down; the records are safe in the spill file and will be replayed)."""
         self._drain()
+        if self._child is not None:
+            return bool(self._child.call("flush", timeout, timeout + 5.0))
         return self._writer.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> bool:
@@ -315,6 +373,10 @@ class AuditLogger:
         could not take stay in the spill file for the next start. True if all reached the store."""
         self._closed = True  # submit() refuses from now on; what it took is sealed below
         self._drain()
+        if self._child is not None:
+            flushed = self._child.close(timeout)
+            self.store.close()  # this side only read it
+            return flushed
         flushed = self._writer.close(timeout)
         with self._seal:  # submitted while closing (another thread): to the spill file, not lost
             late = [self._sealer.seal(self._pending.popleft(), None) for _ in range(len(self._pending))]
@@ -330,7 +392,8 @@ class AuditLogger:
     @property
     def queue_depth(self) -> int:
         """Records recorded but not yet written or spilled (a gauge for /metrics)."""
-        return len(self._pending) + self._writer.queue_depth
+        writer = self._writer.queue_depth if self._child is None else self._child.stats().queue_depth
+        return len(self._pending) + writer
 
     @property
     def stats(self) -> AuditStats:
@@ -339,7 +402,7 @@ class AuditLogger:
         with self._counts:
             pruned, size = self._pruned, self._store_bytes
         waiting = len(self._pending)
-        stats = self._writer.stats()
+        stats = self._writer.stats() if self._child is None else self._child.stats()
         return dataclasses.replace(
             stats, recorded=stats.recorded + waiting, queue_depth=stats.queue_depth + waiting,
             pruned=pruned, store_bytes=size,
@@ -360,4 +423,6 @@ class AuditLogger:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AuditLogger({self.store!r}, chain={self.chain!r})"
+        if self._child is not None:
+            return f"AuditLogger({self.store!r}, writer='process', chain={self._child.chain!r})"
+        return f"AuditLogger({self.store!r}, chain={self._chain!r})"
