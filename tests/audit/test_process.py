@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import psutil
@@ -165,3 +166,19 @@ def test_a_store_the_process_cannot_open_again_is_refused_clearly(tmp_path: Path
     held.close()
     with pytest.raises(AuditError, match="'thread' or 'process'"):
         AuditLogger(log_file=tmp_path / "a.jsonl", writer="fork")  # type: ignore[arg-type]
+
+
+def test_arguments_only_python_holds_go_over_as_their_masked_text(tmp_path: Path) -> None:
+    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "a.db"), writer="process")
+    lock = threading.Lock()
+    audit.submit(server="py", tool="op", params={"lock": lock, "n": 1, "api_key": "k"}, error=None)
+    sealed = audit.record(server="py", tool="op2", params={"sock": lock})
+    audit.submit(server="py", tool="plain", params={"n": 2})
+    assert audit.flush(10)
+    records = {r.tool: r for r in audit.query(limit=None)}
+    assert set(records) == {"op", "op2", "plain"}
+    assert records["op"].params["lock"].startswith("<unlocked _thread.lock")
+    assert records["op"].params["api_key"] == MASK and records["op"].params["n"] == 1
+    assert sealed.params == records["op2"].params
+    assert audit.verify().ok
+    audit.close()

@@ -127,13 +127,29 @@ class AuditChild:
 
     def send(self, notes: list[Noted]) -> None:
         """Hand ``notes`` to the child, in order (never raises for the child's sake)."""
+        try:
+            data = pickle.dumps(("notes", notes), pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an argument only Python holds (a lock, a socket): its masked text goes
+            notes = [self._portable(noted) for noted in notes]
+            data = pickle.dumps(("notes", notes), pickle.HIGHEST_PROTOCOL)
         with self._lock:
             self._handed += len(notes)
             if not self._ready():
                 self._rescue(notes)
                 return
             self._unacked.extend(notes)
-            self._write(("notes", notes))
+            self._write(data)
+
+    def _portable(self, noted: Noted) -> Noted:
+        """``noted``, picklable: its params as masking makes them (JSON-safe), its error as text."""
+        try:
+            pickle.dumps(noted, pickle.HIGHEST_PROTOCOL)
+            return noted
+        except Exception:
+            moment, server, tool, params, outcome, error, latency, user, role, client, request_id = noted
+            params = None if params is None else self._masker.mask(params)
+            error = None if error is None else str(error)
+            return (moment, server, tool, params, outcome, error, latency, user, role, client, request_id)
 
     def call(self, kind: str, arg: Any, timeout: float) -> Any:
         """A request the child answers (``record``, ``flush``, ``close``); AuditError if it cannot."""
@@ -144,9 +160,10 @@ class AuditChild:
                 token = next(self._tokens)
                 reply = self._replies[token] = _Reply()
                 if kind == "record":
+                    arg = self._portable(arg)
                     self._handed += 1
                     self._unacked.append(arg)
-                self._write((kind, token, arg))
+                self._write(pickle.dumps((kind, token, arg), pickle.HIGHEST_PROTOCOL))
             reply.done.wait(timeout)
             with self._lock:
                 self._replies.pop(token, None)
@@ -161,11 +178,12 @@ class AuditChild:
             "next one, or waits in the spill file"
         )
 
-    def _write(self, message: Any) -> None:
+    def _write(self, data: bytes) -> None:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
         with contextlib.suppress(OSError, ValueError):  # it died: the reader restarts it, with what it lost
-            write_frame(proc.stdin, message)
+            proc.stdin.write(len(data).to_bytes(4, "little") + data)
+            proc.stdin.flush()
 
     # ------------------------------------------------------------------ what the child reports
 
@@ -252,7 +270,7 @@ class AuditChild:
         self._proc, self._acked, self._state = proc, 0, _NO_STATS
         threading.Thread(target=self._read, args=(proc,), name="audit-child-reader", daemon=True).start()
         if self._unacked:  # what the last child lost goes first
-            self._write(("notes", list(self._unacked)))
+            self._write(pickle.dumps(("notes", list(self._unacked)), pickle.HIGHEST_PROTOCOL))
 
     def _retire(self) -> None:
         """Fold the current child's counts into the earlier ones' and forget it."""
