@@ -60,20 +60,27 @@ def test_records_go_through_the_process_in_order_and_verify(tmp_path: Path) -> N
 
 
 def test_a_killed_audit_process_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
-    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "a.db"), writer="process", flush_interval=5)
+    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "a.db"), writer="process")
     first_chain = audit.chain
-    for i in range(100):  # handed over, not written yet (the writer gathers for 5 s)
-        audit.submit(server="fs", tool="before", params={"i": i})
-    os.kill(_child_pid(audit), signal.SIGKILL)
+    for i in range(100):
+        audit.submit(server="fs", tool="stored", params={"i": i})
+    assert audit.flush(10)
+    pid = _child_pid(audit)
+    os.kill(pid, signal.SIGSTOP)  # what comes now waits in its pipe, never read
+    for i in range(50):
+        audit.submit(server="fs", tool="unread", params={"i": i})
+    assert audit.stats.queue_depth == 50
+    os.kill(pid, signal.SIGKILL)
     for i in range(50):
         audit.submit(server="fs", tool="after", params={"i": i})
     assert audit.flush(20)
     assert audit.chain != first_chain  # a new process, a new chain
     records = audit.query(limit=None)
-    assert sorted(r.params["i"] for r in records if r.tool == "before") == list(range(100))
-    assert sorted(r.params["i"] for r in records if r.tool == "after") == list(range(50))
+    for tool, count in (("stored", 100), ("unread", 50), ("after", 50)):
+        assert sorted(r.params["i"] for r in records if r.tool == tool) == list(range(count))
+    assert len(records) == 200  # given again, not twice
     assert audit.verify().ok
-    assert audit.stats.written == 150
+    assert audit.stats.written == 200 and audit.stats.queue_depth == 0
     audit.close()
 
 
