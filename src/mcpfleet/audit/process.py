@@ -107,7 +107,11 @@ class AuditChild:
 
     def __init__(self, spec: dict[str, Any], spill: Path, masker: Masker) -> None:
         self._spec, self._spill, self._masker = spec, spill, masker
-        self._lock = threading.RLock()  # frames, restarts and the bookkeeping below
+        # Two locks, always taken in this order: _pipe keeps frames whole and in order; _lock
+        # guards the rest and is never held while a frame is written to a running child (its
+        # reader must be able to take acknowledgements while a write waits for room).
+        self._pipe = threading.Lock()
+        self._lock = threading.RLock()
         self._tokens = itertools.count()
         self._replies: dict[int, _Reply] = {}
         self._unacked: deque[Noted] = deque()  # handed to the current child, not reported stored
@@ -119,9 +123,11 @@ class AuditChild:
         self._closing = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._hello = threading.Event()
-        self._retry_at = 0.0
+        self._retry_at = self._started_at = 0.0
+        self._rescuer: Sealer | None = None  # seals what no child could take, in one chain
         self.chain = ""
-        self._start()
+        with self._pipe, self._lock:
+            self._start()
 
     # ------------------------------------------------------------------ sending
 
@@ -132,13 +138,15 @@ class AuditChild:
         except Exception:  # an argument only Python holds (a lock, a socket): its masked text goes
             notes = [self._portable(noted) for noted in notes]
             data = pickle.dumps(("notes", notes), pickle.HIGHEST_PROTOCOL)
-        with self._lock:
-            self._handed += len(notes)
-            if not self._ready():
-                self._rescue(notes)
-                return
-            self._unacked.extend(notes)
-            self._write(data)
+        with self._pipe:
+            with self._lock:
+                self._handed += len(notes)
+                if not self._ready():
+                    self._rescue(notes)
+                    return
+                self._unacked.extend(notes)
+                proc = self._proc
+            self._write(proc, data)
 
     def _portable(self, noted: Noted) -> Noted:
         """``noted``, picklable: its params as masking makes them (JSON-safe), its error as text."""
@@ -154,16 +162,18 @@ class AuditChild:
     def call(self, kind: str, arg: Any, timeout: float) -> Any:
         """A request the child answers (``record``, ``flush``, ``close``); AuditError if it cannot."""
         for _ in range(1 if kind == "record" else 2):  # once more on a new child if this one died
-            with self._lock:
-                if not self._ready():
-                    break
-                token = next(self._tokens)
-                reply = self._replies[token] = _Reply()
-                if kind == "record":
-                    arg = self._portable(arg)
-                    self._handed += 1
-                    self._unacked.append(arg)
-                self._write(pickle.dumps((kind, token, arg), pickle.HIGHEST_PROTOCOL))
+            with self._pipe:
+                with self._lock:
+                    if not self._ready():
+                        break
+                    token = next(self._tokens)
+                    reply = self._replies[token] = _Reply()
+                    if kind == "record":
+                        arg = self._portable(arg)
+                        self._handed += 1
+                        self._unacked.append(arg)
+                    proc = self._proc
+                self._write(proc, pickle.dumps((kind, token, arg), pickle.HIGHEST_PROTOCOL))
             reply.done.wait(timeout)
             with self._lock:
                 self._replies.pop(token, None)
@@ -178,8 +188,8 @@ class AuditChild:
             "next one, or waits in the spill file"
         )
 
-    def _write(self, data: bytes) -> None:
-        proc = self._proc
+    @staticmethod
+    def _write(proc: subprocess.Popen[bytes] | None, data: bytes) -> None:
         assert proc is not None and proc.stdin is not None
         with contextlib.suppress(OSError, ValueError):  # it died: the reader restarts it, with what it lost
             proc.stdin.write(len(data).to_bytes(4, "little") + data)
@@ -223,7 +233,7 @@ class AuditChild:
                     reply.done.set()
         code = proc.wait()
         _close_pipes(proc)
-        with self._lock:
+        with self._pipe, self._lock:
             if proc is not self._proc:
                 return
             for reply in self._replies.values():
@@ -235,9 +245,9 @@ class AuditChild:
                 "starting another to store them", code, len(self._unacked),
             )  # fmt: skip
             self._retire()
-            if self._hello.is_set():
+            if self._hello.is_set() and time.monotonic() - self._started_at > 1.0:
                 self._start()
-            else:  # it failed to start: try again later, keep what it lost in the spill file
+            else:  # it failed to start, or soon after: try later, keep what it lost in the spill file
                 self._retry_at = time.monotonic() + 5.0
                 self._rescue(list(self._unacked))
                 self._unacked.clear()
@@ -268,9 +278,10 @@ class AuditChild:
             self._retry_at = time.monotonic() + 5.0
             return
         self._proc, self._acked, self._state = proc, 0, _NO_STATS
+        self._started_at = time.monotonic()
         threading.Thread(target=self._read, args=(proc,), name="audit-child-reader", daemon=True).start()
-        if self._unacked:  # what the last child lost goes first
-            self._write(pickle.dumps(("notes", list(self._unacked)), pickle.HIGHEST_PROTOCOL))
+        if self._unacked:  # what the last child lost goes first (the caller holds both locks)
+            self._write(proc, pickle.dumps(("notes", list(self._unacked)), pickle.HIGHEST_PROTOCOL))
 
     def _retire(self) -> None:
         """Fold the current child's counts into the earlier ones' and forget it."""
@@ -286,8 +297,9 @@ class AuditChild:
         """Seal ``notes`` here, in a chain of their own, into the spill file."""
         if not notes:
             return
-        sealer = Sealer(new_chain_id(), self._masker)
-        records = [sealer.seal(noted, None) for noted in notes]
+        if self._rescuer is None:
+            self._rescuer = Sealer(new_chain_id(), self._masker)
+        records = [self._rescuer.seal(noted, None) for noted in notes]
         try:
             SpillFile(self._spill).append(records)
         except OSError as exc:
