@@ -189,3 +189,16 @@ def test_arguments_only_python_holds_go_over_as_their_masked_text(tmp_path: Path
     assert sealed.params == records["op2"].params
     assert audit.verify().ok
     audit.close()
+
+
+def test_no_process_starts_until_something_is_recorded(tmp_path: Path) -> None:
+    def audit_processes() -> set[int]:
+        return {p.pid for p in psutil.Process().children() if "mcpfleet.audit.child" in p.cmdline()}
+
+    before = audit_processes()
+    audit = AuditLogger(store=SqliteAuditStore(tmp_path / "a.db"), writer="process")
+    assert "starts with the first record" in repr(audit)
+    assert audit.stats.recorded == 0 and audit.query() == []
+    assert audit_processes() == before  # a gateway that never records pays no process
+    assert audit.close()
+    assert audit_processes() == before

@@ -425,5 +425,6 @@ class AuditLogger:
 
     def __repr__(self) -> str:
         if self._child is not None:
-            return f"AuditLogger({self.store!r}, writer='process', chain={self._child.chain!r})"
+            chain = self._child.chain or "(starts with the first record)"
+            return f"AuditLogger({self.store!r}, writer='process', chain={chain!r})"
         return f"AuditLogger({self.store!r}, chain={self._chain!r})"

@@ -125,9 +125,8 @@ class AuditChild:
         self._hello = threading.Event()
         self._retry_at = self._started_at = 0.0
         self._rescuer: Sealer | None = None  # seals what no child could take, in one chain
-        self.chain = ""
-        with self._pipe, self._lock:
-            self._start()
+        self.chain = ""  # the current child's; started at the first note (a gateway that never
+        # records starts none: it costs a second of CPU, importing SQLAlchemy)
 
     # ------------------------------------------------------------------ sending
 
@@ -310,7 +309,11 @@ class AuditChild:
 
     def wait_started(self) -> str:
         """The current chain, once the child runs (AuditError if it does not start)."""
-        if not self._hello.wait(_HELLO_TIMEOUT):
+        with self._pipe, self._lock:
+            if not self._ready():
+                return self.chain  # closed, or none can start now
+            hello = self._hello
+        if not hello.wait(_HELLO_TIMEOUT):
             raise AuditError(f"the audit process did not start within {_HELLO_TIMEOUT:g}s")
         return self.chain
 
@@ -319,6 +322,8 @@ class AuditChild:
         flushed = False
         with self._lock:
             self._closing = True  # the child exits after this: no new one
+            if self._proc is None and not self._unacked:  # none running, nothing waiting
+                return self._rescued == 0
         try:
             flushed = bool(self.call("close", timeout, timeout + 5.0))
         except AuditError as exc:
