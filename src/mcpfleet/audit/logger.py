@@ -10,7 +10,10 @@
     audit.close()
 
 The gateway calls :meth:`AuditLogger.submit` once per tool call: it notes what happened (a
-tuple on a deque, no lock); at the end of the event loop's turn what the turn noted is masked,
+tuple on a deque, no lock). With ``writer="process"`` (what ``audit.writer`` gives the gateway)
+the notes of a few loop turns go to a child process that does the rest
+(:mod:`mcpfleet.audit.process`). In-process (the default here), at the end of the event loop's
+turn what the turn noted is masked,
 canonicalized and sealed into the chain, in submission order, and queued for the writer thread,
 which stores batches (see :mod:`mcpfleet.audit.writer` and :mod:`mcpfleet.audit.sealing`).
 Sealing on the writer thread instead cost more: both threads then ran Python, handing the GIL

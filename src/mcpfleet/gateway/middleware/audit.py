@@ -1,9 +1,10 @@
 """Records every tool call in the audit log: who, from where, what (arguments masked), how it
 ended and how long it took. Outermost but for metrics, so refused calls are recorded too.
 
-It submits each call (:meth:`AuditLogger.submit`): masking, canonical JSON and the chain link
-happen once per loop turn for what the turn submitted, after the calls' answers are sent, and
-the writer thread stores them."""
+It submits each call (:meth:`AuditLogger.submit`), which only notes it: with ``audit.writer:
+process`` (the default) the notes of a few loop turns go to the audit process, which masks,
+seals and stores them (:mod:`mcpfleet.audit.process`); with ``thread`` that happens here once
+per loop turn, after the calls' answers are sent, and the writer thread stores them."""
 
 from __future__ import annotations
 
