@@ -18,6 +18,7 @@ from mcpfleet.audit.process import STATE_EVERY, read_frame, write_frame
 from mcpfleet.audit.stores.base import BaseAuditStore
 from mcpfleet.audit.stores.jsonl import JsonlAuditStore
 from mcpfleet.audit.stores.postgres import PostgresAuditStore
+from mcpfleet.audit.stores.sql import DEFAULT_TABLE
 from mcpfleet.audit.stores.sqlite import SqliteAuditStore
 
 WRITE_EVERY = 0.02  # seconds at most between the writer's batches
@@ -25,12 +26,11 @@ NICENESS = 10  # background work: the gateway and its servers come first when th
 
 
 def _store(kind: str, target: str, table: str | None) -> BaseAuditStore:
+    """The store :func:`~mcpfleet.audit.process.store_spec` described."""
     if kind == "jsonl":
         return JsonlAuditStore(target)
-    if kind == "postgresql":
-        return PostgresAuditStore(target, **({"table": table} if table else {}))
-    path = target.split("://", 1)[1].removeprefix("/")
-    return SqliteAuditStore(path, **({"table": table} if table else {}))
+    store = PostgresAuditStore if kind == "postgresql" else SqliteAuditStore
+    return store(target, table=table or DEFAULT_TABLE)
 
 
 class _Reporter:

@@ -2,8 +2,8 @@
 
 Masking, canonical JSON, the chain link and the store's write cost the gateway about a third of
 its time per call when they share its interpreter: they hold the GIL the event loop needs.
-Here the gateway only notes each call (a tuple) and, once per loop turn, hands what the turn
-noted to a child process (one pickled frame on its stdin); the child runs an ordinary
+Here the gateway only notes each call (a tuple) and, every few milliseconds of loop turns, hands
+what they noted to a child process (one pickled frame on its stdin); the child runs an ordinary
 :class:`~mcpfleet.audit.AuditLogger` that seals, batches, writes and spills as in-process.
 
 Nothing accepted is lost to a child that dies: the parent keeps every note until the child
@@ -43,12 +43,11 @@ from mcpfleet.audit.spill import SpillFile
 from mcpfleet.audit.stores.base import BaseAuditStore
 from mcpfleet.audit.stores.jsonl import JsonlAuditStore
 from mcpfleet.audit.stores.postgres import PostgresAuditStore
-from mcpfleet.audit.stores.sql import SqlAuditStore
 from mcpfleet.audit.stores.sqlite import SqliteAuditStore
 from mcpfleet.audit.writer import AuditStats
 from mcpfleet.exceptions import AuditError
 
-__all__ = ["AuditChild", "read_frame", "store_spec", "write_frame"]
+__all__ = ["AuditChild", "frame", "read_frame", "store_spec", "write_frame"]
 
 log = logging.getLogger("mcpfleet.audit")
 
@@ -57,9 +56,14 @@ _HELLO_TIMEOUT = 30.0
 _NO_STATS = AuditStats(0, 0, 0, 0, 0, 0, False)
 
 
-def write_frame(stream: IO[bytes], message: Any) -> None:
+def frame(message: Any) -> bytes:
+    """``message`` as a frame: 4 bytes of length, then its pickle."""
     data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-    stream.write(len(data).to_bytes(4, "little") + data)
+    return len(data).to_bytes(4, "little") + data
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    stream.write(frame(message))
     stream.flush()
 
 
@@ -76,11 +80,12 @@ def read_frame(stream: IO[bytes]) -> Any:
 def store_spec(store: BaseAuditStore) -> tuple[str, str, str | None]:
     """What the child needs to open ``store`` again: kind, file or database URL, table."""
     kind = type(store)  # a subclass may behave otherwise: the child could only open its base
-    if kind is JsonlAuditStore and isinstance(store, JsonlAuditStore):
+    if isinstance(store, JsonlAuditStore) and kind is JsonlAuditStore:
         return ("jsonl", str(store.path), None)
-    if (kind is SqliteAuditStore or kind is PostgresAuditStore) and isinstance(store, SqlAuditStore):
-        url = store.database.url.render_as_string(hide_password=False)
-        return (store.database.dialect, url, store.table.name)
+    if isinstance(store, SqliteAuditStore) and kind is SqliteAuditStore:
+        return ("sqlite", str(store.database.url.database), store.table.name)
+    if isinstance(store, PostgresAuditStore) and kind is PostgresAuditStore:
+        return ("postgresql", store.database.url.render_as_string(hide_password=False), store.table.name)
     raise AuditError(
         f"writer='process' opens the store again in its own process, and cannot do so for {store!r} "
         f"(a {kind.__name__}); "
@@ -133,10 +138,10 @@ class AuditChild:
     def send(self, notes: list[Noted]) -> None:
         """Hand ``notes`` to the child, in order (never raises for the child's sake)."""
         try:
-            data = pickle.dumps(("notes", notes), pickle.HIGHEST_PROTOCOL)
+            data = frame(("notes", notes))
         except Exception:  # an argument only Python holds (a lock, a socket): its masked text goes
             notes = [self._portable(noted) for noted in notes]
-            data = pickle.dumps(("notes", notes), pickle.HIGHEST_PROTOCOL)
+            data = frame(("notes", notes))
         with self._pipe:
             with self._lock:
                 self._handed += len(notes)
@@ -172,7 +177,7 @@ class AuditChild:
                         self._handed += 1
                         self._unacked.append(arg)
                     proc = self._proc
-                self._write(proc, pickle.dumps((kind, token, arg), pickle.HIGHEST_PROTOCOL))
+                self._write(proc, frame((kind, token, arg)))
             reply.done.wait(timeout)
             with self._lock:
                 self._replies.pop(token, None)
@@ -191,7 +196,7 @@ class AuditChild:
     def _write(proc: subprocess.Popen[bytes] | None, data: bytes) -> None:
         assert proc is not None and proc.stdin is not None
         with contextlib.suppress(OSError, ValueError):  # it died: the reader restarts it, with what it lost
-            proc.stdin.write(len(data).to_bytes(4, "little") + data)
+            proc.stdin.write(data)
             proc.stdin.flush()
 
     # ------------------------------------------------------------------ what the child reports
@@ -280,7 +285,7 @@ class AuditChild:
         self._started_at = time.monotonic()
         threading.Thread(target=self._read, args=(proc,), name="audit-child-reader", daemon=True).start()
         if self._unacked:  # what the last child lost goes first (the caller holds both locks)
-            self._write(proc, pickle.dumps(("notes", list(self._unacked)), pickle.HIGHEST_PROTOCOL))
+            self._write(proc, frame(("notes", list(self._unacked))))
 
     def _retire(self) -> None:
         """Fold the current child's counts into the earlier ones' and forget it."""
