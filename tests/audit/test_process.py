@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -30,6 +31,16 @@ def _child_pid(audit: AuditLogger) -> int:
     proc = audit._child._proc if audit._child is not None else None
     assert proc is not None
     return proc.pid
+
+
+def psutil_wait_stopped(pid: int) -> None:
+    """Until ``pid`` is stopped: a signal is delivered when the process next runs, not at kill()."""
+    process = psutil.Process(pid)
+    for _ in range(500):
+        if process.status() == psutil.STATUS_STOPPED:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
 
 
 def _reader(path: Path) -> AuditLogger:
@@ -67,6 +78,7 @@ def test_a_killed_audit_process_is_replaced_and_nothing_is_lost(tmp_path: Path) 
     assert audit.flush(10)
     pid = _child_pid(audit)
     os.kill(pid, signal.SIGSTOP)  # what comes now waits in its pipe, never read
+    psutil_wait_stopped(pid)
     for i in range(50):
         audit.submit(server="fs", tool="unread", params={"i": i})
     assert audit.stats.queue_depth == 50
